@@ -130,3 +130,8 @@ export class ModelResolveError extends PrismError {
     super(`could not obtain model '${model}':\n  - ${attempts.join("\n  - ")}`);
   }
 }
+
+/** A bootstrap run cannot go on: bad persona files, a corrupt run folder, a stage with nothing to work on. */
+export class BootstrapError extends PrismError {
+  readonly kind = "bootstrap";
+}
