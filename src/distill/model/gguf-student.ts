@@ -1,95 +1,69 @@
 /**
- * Loads a llama-architecture GGUF as f32 training weights. Metadata and tensor offsets come from
- * node-llama-cpp's `readGgufFileInfo`; tensor bytes are read one tensor at a time (never the whole file)
- * and dequantized by `dequantizeRows`.
+ * Loads a llama-architecture GGUF as f32 training weights through the project's GGUF reader
+ * (one tensor at a time, dequantized by src/gguf).
  */
-import { closeSync, openSync, readSync } from "node:fs";
-import { readGgufFileInfo } from "node-llama-cpp";
 import { GgufError } from "../../errors.js";
-import { dequantize, tensorByteSize } from "./dequantize.js";
-import { type LlamaShape, type LoraTarget, llamaShapeSchema, loraTargets } from "./shape.js";
+import { type GgufFile, openGguf } from "../../gguf/index.js";
+import { type LlamaShape, type LoraTarget, llamaShapeSchema, loraTargets, targetDims } from "./shape.js";
 import type { LayerWeights, StudentWeights } from "./weights.js";
 
-interface TensorEntry {
-  readonly dims: number[];
-  readonly type: number;
-  readonly fileOffset: number;
-}
-
-export async function readLlamaShape(path: string): Promise<{ shape: LlamaShape; tensors: Map<string, TensorEntry> }> {
-  const info = await readGgufFileInfo(path, {
-    logWarnings: false,
-    ignoreKeys: ["tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type", "tokenizer.ggml.scores"],
-  });
-  const meta = info.metadata as unknown as Record<string, unknown>;
-  const general = meta["general"] as { architecture?: string } | undefined;
-  if (general?.architecture !== "llama") {
-    throw new GgufError(path, `architecture '${String(general?.architecture)}' is not supported by the trainer (llama only)`);
-  }
-  const tensors = new Map<string, TensorEntry>();
-  for (const t of info.fullTensorInfo ?? info.tensorInfo ?? []) {
-    tensors.set(t.name, { dims: t.dimensions.map(Number), type: t.ggmlType, fileOffset: Number(t.fileOffset) });
-  }
-  const llama = meta["llama"] as Record<string, unknown>;
-  const attention = (llama["attention"] ?? {}) as Record<string, unknown>;
-  const rope = (llama["rope"] ?? {}) as Record<string, unknown>;
-  const dim = Number(llama["embedding_length"]);
-  const heads = Number(attention["head_count"]);
-  const embd = tensors.get("token_embd.weight");
+export function llamaShapeOf(file: GgufFile): LlamaShape {
+  const m = file.metadata;
+  const arch = m.string("general.architecture");
+  if (arch !== "llama") throw new GgufError(file.path, `architecture '${String(arch)}' is not supported by the trainer (llama only)`);
+  const dim = m.number("llama.embedding_length");
+  const heads = m.number("llama.attention.head_count");
+  const hasOutput = file.tensors.some((t) => t.name === "output.weight");
+  const embd = file.tensors.find((t) => t.name === "token_embd.weight");
   const parsed = llamaShapeSchema.safeParse({
-    layers: Number(llama["block_count"]),
+    layers: m.number("llama.block_count"),
     dim,
-    ffnDim: Number(llama["feed_forward_length"]),
+    ffnDim: m.number("llama.feed_forward_length"),
     heads,
-    kvHeads: Number(attention["head_count_kv"] ?? heads),
-    headDim: Number(rope["dimension_count"] ?? dim / heads),
-    vocab: Number(llama["vocab_size"] ?? embd?.dims[1]),
-    rmsEps: Number(attention["layer_norm_rms_epsilon"]),
-    ropeBase: Number(rope["freq_base"] ?? 10000),
-    tiedOutput: !tensors.has("output.weight"),
+    kvHeads: m.number("llama.attention.head_count_kv") ?? heads,
+    headDim: m.number("llama.rope.dimension_count") ?? (dim !== undefined && heads !== undefined ? dim / heads : undefined),
+    vocab: m.number("llama.vocab_size") ?? embd?.shape[1],
+    rmsEps: m.number("llama.attention.layer_norm_rms_epsilon"),
+    ropeBase: m.number("llama.rope.freq_base") ?? 10000,
+    tiedOutput: !hasOutput,
   });
-  if (!parsed.success) throw new GgufError(path, `incomplete llama metadata: ${parsed.error.message}`);
-  return { shape: parsed.data, tensors };
+  if (!parsed.success) throw new GgufError(file.path, `incomplete llama metadata: ${parsed.error.message}`);
+  return parsed.data;
 }
 
 export async function loadStudentWeights(path: string): Promise<StudentWeights> {
-  const { shape, tensors } = await readLlamaShape(path);
-  const fd = openSync(path, "r");
+  const file = await openGguf(path);
   try {
-    const read = (name: string, expected: number): Float32Array => {
-      const t = tensors.get(name);
-      if (t === undefined) throw new GgufError(path, `tensor '${name}' is missing`);
-      const count = t.dims.reduce((a, b) => a * b, 1);
-      if (count !== expected) throw new GgufError(path, `tensor '${name}' has ${count} elements, expected ${expected}`);
-      const bytes = Buffer.allocUnsafe(tensorByteSize(t.type, count, path, name));
-      const got = readSync(fd, bytes, 0, bytes.length, t.fileOffset);
-      if (got !== bytes.length) throw new GgufError(path, `tensor '${name}' is truncated`);
-      return dequantize(bytes, t.type, count, path, name);
-    };
-    const q = shape.heads * shape.headDim, kv = shape.kvHeads * shape.headDim;
-    const sizes: Record<LoraTarget, number> = {
-      attn_q: q * shape.dim, attn_k: kv * shape.dim, attn_v: kv * shape.dim, attn_output: shape.dim * q,
-      ffn_gate: shape.ffnDim * shape.dim, ffn_up: shape.ffnDim * shape.dim, ffn_down: shape.dim * shape.ffnDim,
+    const shape = llamaShapeOf(file);
+    const read = async (name: string, expected: number): Promise<Float32Array> => {
+      const info = file.tensor(name);
+      if (info.elementCount !== expected) {
+        throw new GgufError(path, `tensor '${name}' has ${info.elementCount} elements, expected ${expected}`);
+      }
+      return file.readTensor(name);
     };
     const layers: LayerWeights[] = [];
     for (let l = 0; l < shape.layers; l++) {
       const proj = {} as Record<LoraTarget, Float32Array>;
-      for (const t of loraTargets) proj[t] = read(`blk.${l}.${t}.weight`, sizes[t]);
+      for (const t of loraTargets) {
+        const d = targetDims(shape, t);
+        proj[t] = await read(`blk.${l}.${t}.weight`, d.out * d.in);
+      }
       layers.push({
-        attnNorm: read(`blk.${l}.attn_norm.weight`, shape.dim),
-        ffnNorm: read(`blk.${l}.ffn_norm.weight`, shape.dim),
+        attnNorm: await read(`blk.${l}.attn_norm.weight`, shape.dim),
+        ffnNorm: await read(`blk.${l}.ffn_norm.weight`, shape.dim),
         proj,
       });
     }
-    const tokenEmbd = read("token_embd.weight", shape.vocab * shape.dim);
+    const tokenEmbd = await read("token_embd.weight", shape.vocab * shape.dim);
     return {
       shape,
       tokenEmbd,
       layers,
-      outputNorm: read("output_norm.weight", shape.dim),
-      output: shape.tiedOutput ? tokenEmbd : read("output.weight", shape.vocab * shape.dim),
+      outputNorm: await read("output_norm.weight", shape.dim),
+      output: shape.tiedOutput ? tokenEmbd : await read("output.weight", shape.vocab * shape.dim),
     };
   } finally {
-    closeSync(fd);
+    await file.close();
   }
 }
