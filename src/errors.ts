@@ -135,3 +135,8 @@ export class ModelResolveError extends PrismError {
 export class BootstrapError extends PrismError {
   readonly kind = "bootstrap";
 }
+
+/** LoRA distillation or adapter import failed (bad data, diverged training, incompatible adapter). */
+export class DistillError extends PrismError {
+  readonly kind = "distill";
+}
