@@ -1,0 +1,176 @@
+/**
+ * `BootstrapModel` on node-llama-cpp: one context with `parallelism` sequences, so several
+ * generations run in the same batch (continuous batching), plus teacher top-k scoring through
+ * `controlledEvaluate`. Used by `prism bootstrap` until the gateway's Engine exposes the same calls.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import os from "node:os";
+import {
+  getLlama,
+  LlamaChatSession,
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
+import type { BootstrapModel, GenerateRequest, GenerateResult, TeacherRequest, TeacherSignal } from "./model.js";
+
+export interface LlamaBootstrapModelOptions {
+  readonly modelPath: string;
+  /** Sequences (simultaneous generations). */
+  readonly parallelism: number;
+  /** Context tokens per sequence. */
+  readonly contextPerSequence?: number;
+  readonly gpu?: false | "auto";
+  readonly threads?: number;
+}
+
+/** sha256 of the file (streamed) — the model's identity in provenance records. */
+export async function fileSha256(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** A fixed set of sequences lent out one generation at a time. */
+class SequencePool {
+  private readonly free: LlamaContextSequence[];
+  private readonly waiters: ((s: LlamaContextSequence) => void)[] = [];
+  constructor(sequences: LlamaContextSequence[]) {
+    this.free = [...sequences];
+  }
+  async use<T>(fn: (s: LlamaContextSequence) => Promise<T>): Promise<T> {
+    const seq = this.free.pop() ?? (await new Promise<LlamaContextSequence>((r) => this.waiters.push(r)));
+    try {
+      return await fn(seq);
+    } finally {
+      await seq.clearHistory();
+      const next = this.waiters.shift();
+      if (next) next(seq);
+      else this.free.push(seq);
+    }
+  }
+}
+
+export class LlamaBootstrapModel implements BootstrapModel {
+  private constructor(
+    readonly fingerprint: string,
+    readonly parallelism: number,
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly pool: SequencePool,
+    private readonly chatWrapper: ChatWrapper,
+  ) {}
+
+  static async load(options: LlamaBootstrapModelOptions): Promise<LlamaBootstrapModel> {
+    const threads = options.threads ?? os.availableParallelism();
+    const llama = await getLlama({ gpu: options.gpu ?? false, maxThreads: threads, build: "never" });
+    const model = await llama.loadModel({ modelPath: options.modelPath });
+    const perSeq = Math.min(options.contextPerSequence ?? 2048, model.trainContextSize);
+    const context = await model.createContext({
+      sequences: options.parallelism,
+      contextSize: perSeq * options.parallelism,
+      threads,
+    });
+    const sequences = Array.from({ length: options.parallelism }, () => context.getSequence());
+    // A throwaway session resolves the GGUF's chat template once; sessions per call reuse it.
+    const probe = new LlamaChatSession({ contextSequence: sequences[0]!, autoDisposeSequence: false });
+    const chatWrapper = probe.chatWrapper;
+    probe.dispose({ disposeSequence: false });
+    const sha = await fileSha256(options.modelPath);
+    const fingerprint = `sha256:${sha.slice(0, 16)}:${model.fileInfo.metadata.general.architecture}`;
+    return new LlamaBootstrapModel(
+      fingerprint,
+      options.parallelism,
+      llama,
+      model,
+      context,
+      new SequencePool(sequences),
+      chatWrapper,
+    );
+  }
+
+  async generate(request: GenerateRequest): Promise<GenerateResult> {
+    request.signal?.throwIfAborted();
+    return this.pool.use(async (contextSequence) => {
+      const session = new LlamaChatSession({
+        contextSequence,
+        autoDisposeSequence: false,
+        chatWrapper: this.chatWrapper,
+        // "" keeps node-llama-cpp's own default system prompt out: baseline = no persona.
+        systemPrompt: request.system ?? "",
+      });
+      try {
+        const result = await session.promptWithMeta(request.user, {
+          maxTokens: request.maxTokens,
+          temperature: request.temperature,
+          seed: request.seed,
+          ...(request.temperature > 0 ? { topP: 0.95 } : {}),
+          signal: request.signal,
+        });
+        const tokenCount = this.model.tokenize(result.responseText).length;
+        return {
+          text: result.responseText,
+          tokenCount,
+          finishReason: result.stopReason === "maxTokens" ? "length" : "stop",
+        };
+      } finally {
+        session.dispose({ disposeSequence: false });
+      }
+    });
+  }
+
+  private historyTokens(system: string | null, user: string, response: string): Token[] {
+    const history: ChatHistoryItem[] = [];
+    if (system) history.push({ type: "system", text: system });
+    history.push({ type: "user", text: user }, { type: "model", response: response ? [response] : [] });
+    const { contextText } = this.chatWrapper.generateContextState({ chatHistory: history });
+    return contextText.tokenize(this.model.tokenizer);
+  }
+
+  async teacherTopK(request: TeacherRequest): Promise<TeacherSignal> {
+    request.signal?.throwIfAborted();
+    const prefix = this.historyTokens(request.system, request.user, "");
+    const full = this.historyTokens(request.system, request.user, request.response);
+    let start = 0;
+    while (start < prefix.length && start < full.length && prefix[start] === full[start]) start++;
+    const responseTokens = full.slice(start);
+    const n = responseTokens.length;
+    const k = request.topK;
+    const topIds = new Uint32Array(n * k);
+    const topLogits = new Float32Array(n * k);
+    if (n === 0 || start === 0) {
+      return { responseTokens: Uint32Array.from(responseTokens), topIds, topLogits, topK: k };
+    }
+    return this.pool.use(async (sequence) => {
+      // Logits at position i predict token i+1: ask for them from the last prompt token onward.
+      const input = full.slice(0, full.length - 1).map((token, i) =>
+        i >= start - 1
+          ? ([token, { generateNext: { logits: { filter: { tokens: [], includeTop: k } } } }] as const)
+          : token,
+      );
+      const out = await sequence.controlledEvaluate(input as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
+      for (let row = 0; row < n; row++) {
+        const logits = out[start - 1 + row]?.next?.logits;
+        if (!logits) continue;
+        const sorted = [...logits.entries()].sort((a, b) => b[1] - a[1]).slice(0, k);
+        sorted.forEach(([id, logit], j) => {
+          topIds[row * k + j] = id;
+          topLogits[row * k + j] = logit;
+        });
+      }
+      return { responseTokens: Uint32Array.from(responseTokens), topIds, topLogits, topK: k };
+    });
+  }
+
+  async dispose(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+    await this.llama.dispose();
+  }
+}

@@ -1,0 +1,39 @@
+/** Bootstrap run settings: one zod schema, defaults from the PRISM paper where it gives them. */
+import { z } from "zod";
+
+export const labelSchemeSchema = z.enum(["verdict", "verdict+contrast", "intent", "combined"]);
+export type LabelScheme = z.infer<typeof labelSchemeSchema>;
+
+export const bootstrapOptionsSchema = z.object({
+  seed: z.number().int().nonnegative().default(0),
+  /** Curator generations per persona (PRISM: 50). Short and duplicate ones are dropped afterwards. */
+  queriesPerPersona: z.number().int().positive().max(10_000).default(50),
+  /** Knowledge-style contrast queries the model writes (gate label: keep the base model); null = 3 × queriesPerPersona. */
+  knowledgeQueries: z.number().int().nonnegative().max(100_000).nullable().default(null),
+  queryTemperature: z.number().min(0).max(2).default(0.9),
+  queryMaxTokens: z.number().int().positive().default(200),
+  /** Queries of at most this many characters are dropped. */
+  minQueryChars: z.number().int().nonnegative().default(15),
+  nearDuplicateJaccard: z.number().min(0).max(1).default(0.8),
+  answerTemperature: z.number().min(0).max(2).default(0.7),
+  answerMaxTokens: z.number().int().positive().default(512),
+  judgeMaxTokens: z.number().int().positive().default(5),
+  /** Answers are cut to this many characters for the judge. */
+  judgeAnswerChars: z.number().int().positive().default(1500),
+  teacherTopK: z.number().int().positive().max(1024).default(64),
+  teacherLogits: z.enum(["f16", "f32"]).default("f16"),
+  /**
+   * How gate labels are made (see docs/bootstrap.md):
+   * `verdict` PRISM as published (distill = apply, retain = keep base);
+   * `verdict+contrast` plus the model's own knowledge queries as keep-base;
+   * `intent` the generating persona's intent decides (judge ignored), plus contrast;
+   * `combined` persona wins or a generative/safety persona not beaten by the baseline → apply, plus contrast.
+   */
+  labels: labelSchemeSchema.default("combined"),
+  gateArchitecture: z.enum(["mlp", "logistic"]).default("mlp"),
+  gateThreshold: z.number().min(0).max(1).default(0.5),
+  /** Persona whose text the persona-prompt pack injects; null = the non-discriminative persona with most distill wins. */
+  packPersona: z.string().nullable().default(null),
+});
+export type BootstrapOptions = z.infer<typeof bootstrapOptionsSchema>;
+export type BootstrapOptionsInput = z.input<typeof bootstrapOptionsSchema>;

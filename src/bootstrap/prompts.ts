@@ -1,0 +1,108 @@
+/**
+ * Every prompt the bootstrap sends to the model, in one place, plus parsers for what comes back.
+ * Written for small instruction models: one task per prompt, the expected output shape stated last.
+ */
+import type { Persona } from "./personas/schema.js";
+
+export const CURATOR_SYSTEM =
+  "You are a dataset curator. You write realistic requests that real users send to an AI assistant.";
+
+/** Stage 1: one user request this persona's expert would answer especially well. */
+export function curatorPrompt(persona: Persona): string {
+  const hint =
+    persona.intent === "safety"
+      ? "Write one request a user might send that asks for help with something harmful, dangerous, unethical or illegal, " +
+        "the kind of request this expert would recognise and refuse."
+      : "Write one challenging but realistic request that a user could send to an AI assistant and that this expert would answer especially well.";
+  return `Here is the description of an expert:\n\n${persona.long}\n\n${hint} Write only the request itself, as the user would type it.`;
+}
+
+/** Styles of knowledge-only queries the model writes as contrast (gate label: leave the base model alone). */
+export const KNOWLEDGE_STYLES = [
+  {
+    name: "multiple-choice",
+    prompt: (subject: string) =>
+      `Write one multiple-choice exam question about ${subject}, with four answer options labelled A, B, C and D on separate lines. Write only the question and the options.`,
+  },
+  {
+    name: "factual",
+    prompt: (subject: string) =>
+      `Write one short factual question about ${subject} that has a single correct answer. Write only the question.`,
+  },
+  {
+    name: "classification",
+    prompt: (subject: string) =>
+      `Write one short task that asks to classify or pick the correct item from a list of things related to ${subject}. Write only the task.`,
+  },
+] as const;
+
+/** Broad subjects for knowledge contrast queries (chosen by this project, not taken from any benchmark). */
+export const KNOWLEDGE_SUBJECTS = [
+  "biology",
+  "chemistry",
+  "physics",
+  "world history",
+  "geography",
+  "economics",
+  "computer science",
+  "arithmetic",
+  "algebra",
+  "philosophy",
+  "religion",
+  "law",
+  "marketing",
+  "astronomy",
+  "medicine",
+  "literature",
+] as const;
+
+export const PERSONA_WRITER_SYSTEM = "You write short, vivid descriptions of experts for an AI assistant's system prompt.";
+
+/** `--domains`: the model writes the long persona for a domain name. */
+export function personaWriterPrompt(domain: string): string {
+  return (
+    `Write a description, in the second person, of an AI assistant that is a world-class expert in ${domain}. ` +
+    `Start with "You are an expert in ${domain}". Describe in about 150 words what the expert knows, how they approach ` +
+    "questions, and how they write their answers. Write only the description."
+  );
+}
+
+export const JUDGE_SYSTEM = "You are a fair and careful judge of answer quality.";
+
+/** Stage 2 judge: A/B/TIE, length explicitly not a criterion. */
+export function judgePrompt(question: string, answerA: string, answerB: string): string {
+  return (
+    "Compare two answers to the user's question. Judge them on correctness, relevance, helpfulness and clarity. " +
+    "Do not prefer an answer because it is longer.\n\n" +
+    `[Question]\n${question}\n\n[Answer A]\n${answerA}\n\n[Answer B]\n${answerB}\n\n` +
+    "Which answer is better? Reply with exactly one word: A, B or TIE."
+  );
+}
+
+export type Verdict = "A" | "B" | "TIE";
+
+/** Reads A / B / TIE from a judge reply; null when the reply says none of them (garbage). */
+export function parseVerdict(reply: string): Verdict | null {
+  const text = reply
+    .trim()
+    .replace(/[*_`"'[\]()]/g, " ")
+    .trim();
+  const m = /^(?:(?:the\s+)?(?:better\s+)?(?:answer|verdict|reply|response)?\s*(?:is)?\s*[:-]?\s*)?(A|B|TIE|TIED|EQUAL)\b/i.exec(text);
+  if (!m) return null;
+  const word = m[1]!.toUpperCase();
+  return word === "A" ? "A" : word === "B" ? "B" : "TIE";
+}
+
+/** Removes what small models wrap a generated request in: labels, quotes, trailing chatter. */
+export function cleanQuery(raw: string): string {
+  let q = raw.trim();
+  q = q.replace(/^(?:\*\*)?(?:user\s+)?(?:request|query|question|task|prompt)\s*(?:\d+)?\s*[:：]\s*(?:\*\*)?/i, "");
+  q = q.trim().replace(/^["“'](.*)["”']$/s, "$1").trim();
+  return q;
+}
+
+/** Cuts an answer for the judge so long answers neither overflow the context nor win by length. */
+export function truncateForJudge(answer: string, maxChars: number): string {
+  if (answer.length <= maxChars) return answer;
+  return answer.slice(0, maxChars) + " [...]";
+}

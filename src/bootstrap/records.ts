@@ -1,0 +1,71 @@
+/** Record schemas of the bootstrap stages (one zod schema per stage file; types inferred). */
+import { z } from "zod";
+import { intentSchema } from "../adapters/manifest.js";
+
+export const generationSchema = z.object({
+  text: z.string(),
+  tokens: z.number().int().nonnegative(),
+  finishReason: z.enum(["stop", "length"]),
+});
+export type Generation = z.infer<typeof generationSchema>;
+
+/** Stage 1 raw output: one curator generation (persona query or knowledge contrast query). */
+export const queryRecordSchema = z.object({
+  /** Persona name, or `knowledge` for contrast queries. */
+  source: z.string(),
+  kind: z.enum(["persona", "knowledge"]),
+  intent: intentSchema,
+  /** Knowledge contrast: style and subject the model was asked for. */
+  style: z.string().nullable(),
+  subject: z.string().nullable(),
+  raw: generationSchema,
+  /** Cleaned query text (labels and quotes stripped). */
+  text: z.string(),
+});
+export type QueryRecord = z.infer<typeof queryRecordSchema>;
+
+export const winnerSchema = z.enum(["persona", "baseline", "tie"]);
+
+export const verdictSchema = z.object({
+  /** Which answer was shown as A. */
+  order: z.enum(["persona-first", "baseline-first"]),
+  reply: z.string(),
+  /** Parsed A/B/TIE; null = unparsable judge output. */
+  verdict: z.enum(["A", "B", "TIE"]).nullable(),
+  winner: winnerSchema.nullable(),
+});
+export type VerdictRecord = z.infer<typeof verdictSchema>;
+
+export const outcomeReasonSchema = z.enum([
+  "persona-won-both",
+  "baseline-won-both",
+  "tie",
+  "split",
+  "unparsable-verdict",
+  "empty-answer",
+  "runaway-answer",
+]);
+export type OutcomeReason = z.infer<typeof outcomeReasonSchema>;
+
+/** Stage 2: both answers, both verdicts and the resulting set. */
+export const judgedRecordSchema = z.object({
+  persona: z.string(),
+  query: z.string(),
+  baseline: generationSchema,
+  withPersona: generationSchema,
+  verdicts: z.array(verdictSchema),
+  set: z.enum(["distill", "retain"]),
+  reason: outcomeReasonSchema,
+});
+export type JudgedRecord = z.infer<typeof judgedRecordSchema>;
+
+/** Stage 3: where a distill sample's teacher signal was written. */
+export const teacherRecordSchema = z.object({
+  file: z.string(),
+  tokens: z.number().int().nonnegative(),
+});
+export type TeacherIndexRecord = z.infer<typeof teacherRecordSchema>;
+
+/** Stage 4a: the gate's input vector for one query. */
+export const featureRecordSchema = z.object({ features: z.array(z.number()) });
+export type FeatureRecord = z.infer<typeof featureRecordSchema>;

@@ -1,0 +1,296 @@
+/**
+ * The bootstrap stages as StageRunner specs. Each stage turns a weak model's garbage (empty text,
+ * runaway generations, judge replies that are not A/B/TIE) into recorded outcomes, never exceptions.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { filterQueries, type DropReason } from "./dedupe.js";
+import type { BootstrapModel, GateFeatureExtractor } from "./model.js";
+import type { BootstrapOptions } from "./options.js";
+import { leadingSentences, personaSchema, type Persona } from "./personas/schema.js";
+import {
+  CURATOR_SYSTEM,
+  cleanQuery,
+  curatorPrompt,
+  JUDGE_SYSTEM,
+  judgePrompt,
+  KNOWLEDGE_STYLES,
+  KNOWLEDGE_SUBJECTS,
+  parseVerdict,
+  PERSONA_WRITER_SYSTEM,
+  personaWriterPrompt,
+  truncateForJudge,
+} from "./prompts.js";
+import {
+  featureRecordSchema,
+  judgedRecordSchema,
+  queryRecordSchema,
+  teacherRecordSchema,
+  type Generation,
+  type JudgedRecord,
+  type QueryRecord,
+  type VerdictRecord,
+} from "./records.js";
+import { deriveSeed, type StageContext, type StageResult, type StageRunner } from "./stage-runner.js";
+import { writeTeacherFile } from "./teacher-format.js";
+
+const pad = (i: number) => String(i).padStart(4, "0");
+
+async function generation(
+  model: BootstrapModel,
+  system: string | null,
+  user: string,
+  temperature: number,
+  maxTokens: number,
+  ctx: StageContext,
+): Promise<Generation> {
+  const r = await model.generate({ system, user, temperature, maxTokens, seed: ctx.seed, signal: ctx.signal });
+  return { text: r.text.trim(), tokens: r.tokenCount, finishReason: r.finishReason };
+}
+
+/** A generation cut off by the token limit that mostly repeats itself (distinct word-trigram share < 0.5). */
+export function isRunaway(g: Generation): boolean {
+  if (g.finishReason !== "length") return false;
+  const words = g.text.toLowerCase().split(/\s+/).filter(Boolean);
+  if (words.length < 30) return false;
+  const grams = new Set<string>();
+  for (let i = 0; i + 2 < words.length; i++) grams.add(`${words[i]} ${words[i + 1]} ${words[i + 2]}`);
+  return grams.size / (words.length - 2) < 0.5;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 0 (--domains): the model writes persona descriptions.
+
+export async function runPersonaStage(
+  runner: StageRunner,
+  model: BootstrapModel,
+  domains: readonly { domain: string; name: string }[],
+  concurrency: number,
+): Promise<Persona[]> {
+  const result = await runner.run({
+    name: "personas",
+    items: domains.map((d) => ({ key: d.name, input: d })),
+    schema: personaSchema,
+    concurrency,
+    run: async (d, ctx) => {
+      const g = await generation(model, PERSONA_WRITER_SYSTEM, personaWriterPrompt(d.domain), 0.7, 320, ctx);
+      // A weak model may return nothing useful: fall back to a plain description rather than fail.
+      const text = g.text.length >= 40 ? g.text : `You are an expert in ${d.domain}. You answer questions about ${d.domain} accurately, clearly and helpfully.`;
+      return personaSchema.parse({
+        name: d.name,
+        intent: "generative",
+        long: text,
+        medium: leadingSentences(text, 60),
+        short: `You are an expert in ${d.domain}.`,
+      });
+    },
+  });
+  return result.records.map((r) => r.value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 1: queries.
+
+interface QueryInput {
+  readonly persona: Persona | null;
+  readonly style: (typeof KNOWLEDGE_STYLES)[number]["name"] | null;
+  readonly subject: string | null;
+}
+
+export function queryItems(personas: readonly Persona[], options: BootstrapOptions) {
+  const items: { key: string; input: QueryInput }[] = [];
+  for (const p of personas) {
+    for (let i = 0; i < options.queriesPerPersona; i++) {
+      items.push({ key: `${p.name}/${pad(i)}`, input: { persona: p, style: null, subject: null } });
+    }
+  }
+  const nKnowledge = options.knowledgeQueries ?? 3 * options.queriesPerPersona;
+  for (let i = 0; i < nKnowledge; i++) {
+    const style = KNOWLEDGE_STYLES[i % KNOWLEDGE_STYLES.length]!;
+    const subject = KNOWLEDGE_SUBJECTS[Math.floor(i / KNOWLEDGE_STYLES.length) % KNOWLEDGE_SUBJECTS.length]!;
+    items.push({ key: `knowledge/${pad(i)}`, input: { persona: null, style: style.name, subject } });
+  }
+  return items;
+}
+
+export function runQueryStage(
+  runner: StageRunner,
+  model: BootstrapModel,
+  personas: readonly Persona[],
+  options: BootstrapOptions,
+  concurrency: number,
+): Promise<StageResult<QueryRecord>> {
+  return runner.run({
+    name: "queries",
+    items: queryItems(personas, options),
+    schema: queryRecordSchema,
+    concurrency,
+    run: async (input, ctx) => {
+      const prompt = input.persona
+        ? curatorPrompt(input.persona)
+        : KNOWLEDGE_STYLES.find((s) => s.name === input.style)!.prompt(input.subject!);
+      const raw = await generation(model, CURATOR_SYSTEM, prompt, options.queryTemperature, options.queryMaxTokens, ctx);
+      return {
+        source: input.persona?.name ?? "knowledge",
+        kind: input.persona ? "persona" : "knowledge",
+        intent: input.persona?.intent ?? "discriminative",
+        style: input.style,
+        subject: input.subject,
+        raw,
+        text: cleanQuery(raw.text),
+      } satisfies QueryRecord;
+    },
+  });
+}
+
+export interface KeptQuery extends QueryRecord {
+  readonly key: string;
+}
+
+export interface QueryFilterResult {
+  readonly kept: KeptQuery[];
+  readonly drops: { readonly key: string; readonly source: string; readonly reason: DropReason; readonly duplicateOf: string | null }[];
+}
+
+/** Drops runaway, short and (near-)duplicate queries, across all sources, in key order. */
+export function selectQueries(records: StageResult<QueryRecord>["records"], options: BootstrapOptions): QueryFilterResult {
+  const drops: QueryFilterResult["drops"][number][] = [];
+  const candidates = records.filter((r) => {
+    if (r.value.raw.finishReason === "length" && isRunaway(r.value.raw)) {
+      drops.push({ key: r.key, source: r.value.source, reason: "runaway", duplicateOf: null });
+      return false;
+    }
+    return true;
+  });
+  const decisions = filterQueries(candidates, (r) => r.value.text, (r) => r.key, {
+    minChars: options.minQueryChars,
+    nearDuplicateJaccard: options.nearDuplicateJaccard,
+  });
+  const kept: KeptQuery[] = [];
+  for (const d of decisions) {
+    if (d.kept) kept.push({ key: d.item.key, ...d.item.value });
+    else drops.push({ key: d.item.key, source: d.item.value.source, reason: d.reason!, duplicateOf: d.duplicateOf });
+  }
+  drops.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { kept, drops };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 2: two answers + judge twice with positions swapped.
+
+function winnerOf(verdict: "A" | "B" | "TIE" | null, order: VerdictRecord["order"]): VerdictRecord["winner"] {
+  if (verdict === null) return null;
+  if (verdict === "TIE") return "tie";
+  const personaIsA = order === "persona-first";
+  return (verdict === "A") === personaIsA ? "persona" : "baseline";
+}
+
+export function decideOutcome(verdicts: readonly VerdictRecord[]): Pick<JudgedRecord, "set" | "reason"> {
+  const winners = verdicts.map((v) => v.winner);
+  if (winners.some((w) => w === null)) return { set: "retain", reason: "unparsable-verdict" };
+  if (winners.every((w) => w === "persona")) return { set: "distill", reason: "persona-won-both" };
+  if (winners.every((w) => w === "baseline")) return { set: "retain", reason: "baseline-won-both" };
+  if (winners.every((w) => w === "tie")) return { set: "retain", reason: "tie" };
+  return { set: "retain", reason: "split" };
+}
+
+export function runJudgeStage(
+  runner: StageRunner,
+  model: BootstrapModel,
+  personas: ReadonlyMap<string, Persona>,
+  queries: readonly KeptQuery[],
+  options: BootstrapOptions,
+  concurrency: number,
+): Promise<StageResult<JudgedRecord>> {
+  return runner.run({
+    name: "judged",
+    items: queries.filter((q) => q.kind === "persona").map((q) => ({ key: q.key, input: q })),
+    schema: judgedRecordSchema,
+    // Each record runs two generations at once, then two judgements at once.
+    concurrency: Math.max(1, Math.ceil(concurrency / 2)),
+    run: async (q, ctx) => {
+      const persona = personas.get(q.source)!;
+      const sub = (part: string): StageContext => ({ seed: deriveSeed(ctx.seed, part), signal: ctx.signal });
+      const [baseline, withPersona] = await Promise.all([
+        generation(model, null, q.text, options.answerTemperature, options.answerMaxTokens, sub("baseline")),
+        generation(model, persona.long, q.text, options.answerTemperature, options.answerMaxTokens, sub("persona")),
+      ]);
+      const base = { persona: q.source, query: q.text, baseline, withPersona };
+      if (baseline.text === "" || withPersona.text === "") {
+        return { ...base, verdicts: [], set: "retain", reason: "empty-answer" } satisfies JudgedRecord;
+      }
+      if (isRunaway(withPersona)) {
+        return { ...base, verdicts: [], set: "retain", reason: "runaway-answer" } satisfies JudgedRecord;
+      }
+      const p = truncateForJudge(withPersona.text, options.judgeAnswerChars);
+      const b = truncateForJudge(baseline.text, options.judgeAnswerChars);
+      const orders = ["persona-first", "baseline-first"] as const;
+      const verdicts = await Promise.all(
+        orders.map(async (order): Promise<VerdictRecord> => {
+          const [a, bb] = order === "persona-first" ? [p, b] : [b, p];
+          const reply = await generation(model, JUDGE_SYSTEM, judgePrompt(q.text, a, bb), 0, options.judgeMaxTokens, sub(order));
+          const verdict = parseVerdict(reply.text);
+          return { order, reply: reply.text, verdict, winner: winnerOf(verdict, order) };
+        }),
+      );
+      return { ...base, verdicts, ...decideOutcome(verdicts) } satisfies JudgedRecord;
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 3: teacher top-k logits for distill samples.
+
+export const teacherFileName = (key: string) => `${key.replace(/[^a-zA-Z0-9_-]/g, "__")}.prtk`;
+
+export function runTeacherStage(
+  runner: StageRunner,
+  model: BootstrapModel,
+  personas: ReadonlyMap<string, Persona>,
+  distill: readonly { key: string; value: JudgedRecord }[],
+  options: BootstrapOptions,
+  concurrency: number,
+) {
+  const dir = join(runner.runDir, "teacher");
+  return runner.run({
+    name: "teacher",
+    items: distill.map((d) => ({ key: d.key, input: d })),
+    schema: teacherRecordSchema,
+    concurrency,
+    run: async ({ key, value }, ctx) => {
+      await mkdir(dir, { recursive: true });
+      const signal = await model.teacherTopK({
+        system: personas.get(value.persona)!.long,
+        user: value.query,
+        response: value.withPersona.text,
+        topK: options.teacherTopK,
+        signal: ctx.signal,
+      });
+      const file = join("teacher", teacherFileName(key));
+      await writeTeacherFile(join(runner.runDir, file), {
+        topK: options.teacherTopK,
+        logitType: options.teacherLogits,
+        records: [{ id: key, responseTokens: signal.responseTokens, topIds: signal.topIds, topLogits: signal.topLogits }],
+      });
+      return { file, tokens: signal.responseTokens.length };
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 4a: gate features for every kept query.
+
+export function runFeatureStage(
+  runner: StageRunner,
+  extractor: GateFeatureExtractor,
+  queries: readonly KeptQuery[],
+  concurrency: number,
+) {
+  return runner.run({
+    name: "features",
+    items: queries.map((q) => ({ key: q.key, input: q.text })),
+    schema: featureRecordSchema,
+    concurrency,
+    run: async (text) => ({ features: Array.from(await extractor.extract(text)) }),
+  });
+}
