@@ -7,10 +7,11 @@ import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { PrismError } from "../errors.js";
+import { register as registerEval } from "./commands/eval.js";
 
 type RegisterCommand = (program: Command) => void;
 
-const COMMANDS: readonly RegisterCommand[] = [];
+const COMMANDS: readonly RegisterCommand[] = [registerEval];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js are both two levels below the package root.
