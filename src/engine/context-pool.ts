@@ -1,0 +1,110 @@
+/**
+ * One llama context (base or one adapter) and its sequences: the unit of continuous batching. Requests wait
+ * here for a free sequence; a context never lends sequences to another adapter, so base requests never wait
+ * behind adapter work. A replaced or unloaded adapter's pool is marked retiring and disposed once idle.
+ */
+import type { LlamaContext, LlamaContextSequence } from "node-llama-cpp";
+import { ClientAbortedError, RequestTimeoutError } from "../errors.js";
+
+interface Waiter {
+  resolve(sequence: LlamaContextSequence): void;
+  reject(error: Error): void;
+  cleanup(): void;
+}
+
+export class ContextPool {
+  readonly #free: LlamaContextSequence[] = [];
+  readonly #waiters: Waiter[] = [];
+  #active = 0;
+  #retiring = false;
+  #disposed = false;
+
+  constructor(
+    readonly adapter: string | null,
+    readonly context: LlamaContext,
+    readonly maxSequences: number,
+  ) {}
+
+  get active(): number {
+    return this.#active;
+  }
+  get queued(): number {
+    return this.#waiters.length;
+  }
+  get retiring(): boolean {
+    return this.#retiring;
+  }
+
+  /** Resolves with an exclusive sequence; rejects on deadline or abort (the waiter is removed either way). */
+  acquire(timeoutMs: number, signal: AbortSignal | undefined): Promise<LlamaContextSequence> {
+    if (signal?.aborted) return Promise.reject(new ClientAbortedError("request aborted"));
+    if (this.#waiters.length === 0 && this.#active < this.maxSequences) {
+      this.#active++;
+      return Promise.resolve(this.#free.pop() ?? this.context.getSequence());
+    }
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        remove();
+        reject(new ClientAbortedError("request aborted while queued"));
+      };
+      const timer = setTimeout(() => {
+        remove();
+        reject(new RequestTimeoutError(`no sequence became free within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        cleanup: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+        },
+      };
+      const remove = (): void => {
+        waiter.cleanup();
+        const at = this.#waiters.indexOf(waiter);
+        if (at !== -1) this.#waiters.splice(at, 1);
+        this.#maybeDispose();
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Returns a sequence; hands it straight to the next waiter when there is one. */
+  release(sequence: LlamaContextSequence): void {
+    const next = this.#waiters.shift();
+    if (next) {
+      next.cleanup();
+      next.resolve(sequence);
+      return;
+    }
+    this.#active--;
+    this.#free.push(sequence);
+    this.#maybeDispose();
+  }
+
+  /** No new work is routed here; disposes once the last sequence and waiter are done. */
+  retire(): void {
+    this.#retiring = true;
+    this.#maybeDispose();
+  }
+
+  /** Rejects every waiter (drain timeout / shutdown). */
+  rejectWaiters(error: Error): void {
+    for (const waiter of this.#waiters.splice(0)) {
+      waiter.cleanup();
+      waiter.reject(error);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.rejectWaiters(new ClientAbortedError("engine disposed"));
+    await this.context.dispose();
+  }
+
+  #maybeDispose(): void {
+    if (this.#retiring && this.#active === 0 && this.#waiters.length === 0) void this.dispose();
+  }
+}

@@ -1,0 +1,679 @@
+/**
+ * The Engine on node-llama-cpp: one model, a context per adapter configuration sharing its weights, several
+ * sequences per context (continuous batching through node-llama-cpp's batch dispatcher), a bounded queue.
+ */
+import { randomBytes } from "node:crypto";
+import { statSync } from "node:fs";
+import path from "node:path";
+import {
+  getLlama,
+  LlamaChat,
+  LlamaGrammarEvaluationState,
+  resolveChatWrapper,
+  type ChatHistoryItem,
+  type ChatModelFunctions,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaGrammar,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
+import {
+  AdapterPackError,
+  ClientAbortedError,
+  ContextLengthExceededError,
+  InvalidRequestError,
+  NotFoundError,
+  OverloadedError,
+  UnavailableError,
+} from "../errors.js";
+import { toChatHistory } from "./chat-history.js";
+import { ContextPool } from "./context-pool.js";
+import { StopSequenceFilter } from "./stop-filter.js";
+import type {
+  AdapterInfo,
+  ApplyChatTemplateOptions,
+  ChatMessage,
+  EmbedResult,
+  Engine,
+  EngineEvent,
+  EngineLoadOptions,
+  EngineState,
+  EngineStats,
+  FinishReason,
+  GenerateRequest,
+  GeneratedTokenLogprob,
+  Generation,
+  GenerationEvent,
+  JsonSchema,
+  ModelInfo,
+  ScoreRequest,
+  ScoreResult,
+  ScoredToken,
+  ToolCall,
+  ToolDefinition,
+} from "./types.js";
+
+interface Loaded {
+  readonly llama: Llama;
+  readonly model: LlamaModel;
+  readonly chatWrapper: ChatWrapper;
+  readonly info: ModelInfo;
+  readonly options: EngineLoadOptions;
+}
+
+/** A prepared request: tokens to evaluate and how to decode. */
+interface Plan {
+  readonly pool: ContextPool;
+  readonly promptTokens: Token[];
+  readonly maxTokens: number;
+  readonly grammar: LlamaGrammar | null;
+  /** Forced tool call (tool_choice required/named): output is `{name, arguments}` JSON. */
+  readonly forcedTool: boolean;
+  /** tool_choice auto: use node-llama-cpp's function calling through the chat wrapper. */
+  readonly chatWithTools: { history: ChatHistoryItem[]; functions: ChatModelFunctions } | null;
+}
+
+const utf8 = new TextEncoder();
+
+function toolFunctions(tools: readonly ToolDefinition[]): ChatModelFunctions {
+  const functions: Record<string, { description?: string; params?: unknown }> = {};
+  for (const tool of tools) functions[tool.name] = { description: tool.description, params: tool.parameters };
+  return functions as ChatModelFunctions;
+}
+
+function toolCallId(): string {
+  return `call_${randomBytes(12).toString("hex")}`;
+}
+
+export class LlamaEngine implements Engine {
+  #state: EngineState = "idle";
+  #loaded: Loaded | null = null;
+  #base: ContextPool | null = null;
+  readonly #adapters = new Map<string, { info: AdapterInfo; pool: ContextPool }>();
+  readonly #retiring = new Set<ContextPool>();
+  readonly #listeners = new Set<(event: EngineEvent) => void>();
+  readonly #inFlight = new Set<AbortController>();
+  #embedding: Promise<LlamaEmbeddingContext> | null = null;
+  #embedChain: Promise<unknown> = Promise.resolve();
+
+  get state(): EngineState {
+    return this.#state;
+  }
+
+  async load(options: EngineLoadOptions): Promise<ModelInfo> {
+    if (this.#state !== "idle") throw new UnavailableError(`engine cannot load in state ${this.#state}`);
+    this.#state = "loading";
+    const started = performance.now();
+    try {
+      const llama = await getLlama({ gpu: options.gpu, maxThreads: options.threads, build: "never", logLevel: "error" as never });
+      const model = await llama.loadModel({ modelPath: options.modelPath });
+      const chatWrapper = resolveChatWrapper(model);
+      if (!chatWrapper) throw new InvalidRequestError(`${options.modelPath}: no chat template could be resolved`);
+      const context = await model.createContext({
+        contextSize: options.contextSize ?? model.trainContextSize,
+        sequences: options.sequencesPerContext,
+        threads: options.threads,
+      });
+      const meta = model.fileInfo.metadata;
+      const info: ModelInfo = {
+        name: meta.general?.name ?? path.basename(options.modelPath, ".gguf"),
+        path: options.modelPath,
+        architecture: String(meta.general?.architecture ?? "unknown"),
+        contextSize: context.contextSize,
+        trainContextSize: model.trainContextSize,
+        embeddingSize: model.embeddingVectorSize,
+        vocabularySize: (meta as { tokenizer?: { ggml?: { tokens?: readonly string[] } } }).tokenizer?.ggml?.tokens?.length ?? 0,
+        layerCount: model.fileInsights.totalLayers,
+        sizeBytes: statSync(options.modelPath).size,
+      };
+      this.#loaded = { llama, model, chatWrapper, info, options };
+      this.#base = new ContextPool(null, context, options.sequencesPerContext);
+      this.#state = "ready";
+      this.#emit({ type: "model_loaded", ms: performance.now() - started, model: info });
+      return info;
+    } catch (error) {
+      this.#state = "idle";
+      throw error;
+    }
+  }
+
+  modelInfo(): ModelInfo {
+    return this.#require().info;
+  }
+
+  tokenize(text: string, options?: { readonly specialTokens?: boolean }): readonly number[] {
+    return this.#require().model.tokenize(text, options?.specialTokens ?? false);
+  }
+
+  detokenize(tokens: readonly number[]): string {
+    return this.#require().model.detokenize(tokens as Token[]);
+  }
+
+  applyChatTemplate(messages: readonly ChatMessage[], options: ApplyChatTemplateOptions = {}): string {
+    return this.#templateText(messages, options).text;
+  }
+
+  #templateText(
+    messages: readonly ChatMessage[],
+    options: ApplyChatTemplateOptions,
+  ): { text: string; tokens: Token[]; history: ChatHistoryItem[] } {
+    const { chatWrapper, model } = this.#require();
+    const history = toChatHistory(messages, options.systemPrompt, options.addGenerationPrompt ?? true);
+    const state = chatWrapper.generateContextState({
+      chatHistory: history,
+      availableFunctions: options.tools?.length ? toolFunctions(options.tools) : undefined,
+    });
+    return { text: state.contextText.toString(), tokens: state.contextText.tokenize(model.tokenizer), history };
+  }
+
+  listAdapters(): readonly AdapterInfo[] {
+    return [...this.#adapters.values()].map((a) => a.info);
+  }
+
+  async loadAdapter(name: string, loraPath: string, scale: number): Promise<AdapterInfo> {
+    const { model, options } = this.#require();
+    const started = performance.now();
+    let context;
+    try {
+      context = await model.createContext({
+        contextSize: options.contextSize ?? model.trainContextSize,
+        sequences: options.sequencesPerContext,
+        threads: options.threads,
+        lora: { adapters: [{ filePath: loraPath, scale }] },
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#emit({ type: "adapter_load_failed", name, message });
+      throw new AdapterPackError(name, [`LoRA ${loraPath} could not be applied: ${message}`]);
+    }
+    const info: AdapterInfo = { name, path: loraPath, scale };
+    const previous = this.#adapters.get(name);
+    this.#adapters.set(name, { info, pool: new ContextPool(name, context, options.sequencesPerContext) });
+    if (previous) this.#retire(previous.pool);
+    this.#emit({ type: "adapter_loaded", name, ms: performance.now() - started });
+    return info;
+  }
+
+  async unloadAdapter(name: string): Promise<void> {
+    const entry = this.#adapters.get(name);
+    if (!entry) throw new NotFoundError(`adapter '${name}' is not loaded`);
+    this.#adapters.delete(name);
+    this.#retire(entry.pool);
+    this.#emit({ type: "adapter_unloaded", name });
+  }
+
+  #retire(pool: ContextPool): void {
+    this.#retiring.add(pool);
+    pool.retire();
+  }
+
+  stats(): EngineStats {
+    const pools = [this.#base, ...[...this.#adapters.values()].map((a) => a.pool), ...this.#retiring].filter(
+      (p): p is ContextPool => p !== null && !(p.retiring && p.active === 0 && p.queued === 0),
+    );
+    return {
+      state: this.#state,
+      queueDepth: pools.reduce((n, p) => n + p.queued, 0),
+      activeSequences: pools.reduce((n, p) => n + p.active, 0),
+      contexts: pools.map((p) => ({
+        adapter: p.adapter,
+        activeSequences: p.active,
+        maxSequences: p.maxSequences,
+        queued: p.queued,
+        retiring: p.retiring,
+      })),
+    };
+  }
+
+  onEvent(listener: (event: EngineEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(event: EngineEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // Observability must never break serving.
+      }
+    }
+  }
+
+  #require(): Loaded {
+    if (!this.#loaded || this.#state === "disposed") throw new UnavailableError("the model is not loaded");
+    return this.#loaded;
+  }
+
+  #poolFor(adapter: string | null): ContextPool {
+    if (this.#state !== "ready") {
+      throw new UnavailableError(this.#state === "draining" ? "the server is shutting down" : "the model is not loaded");
+    }
+    if (adapter === null) return this.#base!;
+    const entry = this.#adapters.get(adapter);
+    if (!entry) throw new NotFoundError(`adapter '${adapter}' is not loaded`);
+    return entry.pool;
+  }
+
+  #admit(pool: ContextPool): void {
+    const { options } = this.#require();
+    const depth = this.stats().queueDepth;
+    const free = pool.active < pool.maxSequences && pool.queued === 0;
+    if (!free && depth >= options.maxQueue) {
+      throw new OverloadedError(`the request queue is full (${depth} waiting); retry shortly`, 1000);
+    }
+  }
+
+  async #grammarFor(request: GenerateRequest, forcedTool: JsonSchema | null): Promise<LlamaGrammar | null> {
+    const { llama } = this.#require();
+    try {
+      if (forcedTool) return await llama.createGrammarForJsonSchema(forcedTool as never);
+      const format = request.responseFormat;
+      if (!format || format.type === "text") return null;
+      if (format.type === "json_object") return await llama.getGrammarFor("json");
+      return await llama.createGrammarForJsonSchema(format.schema as never);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new InvalidRequestError(
+        `unsupported JSON schema: ${message}`,
+        forcedTool ? "tools" : "response_format.json_schema.schema",
+        "invalid_json_schema",
+      );
+    }
+  }
+
+  async #plan(request: GenerateRequest): Promise<Plan> {
+    const pool = this.#poolFor(request.adapter);
+    const { info } = this.#require();
+    let tokens: Token[];
+    let forcedSchema: JsonSchema | null = null;
+    let chatWithTools: Plan["chatWithTools"] = null;
+    if (request.kind === "chat") {
+      const choice = request.toolChoice ?? "auto";
+      const tools = choice === "none" ? [] : (request.tools ?? []);
+      const templated = this.#templateText(request.messages, { tools, systemPrompt: request.systemPrompt });
+      tokens = templated.tokens;
+      if (tools.length > 0 && choice === "auto") {
+        chatWithTools = { history: templated.history, functions: toolFunctions(tools) };
+      } else if (tools.length > 0) {
+        const allowed = typeof choice === "object" ? tools.filter((t) => t.name === choice.name) : tools;
+        if (allowed.length === 0) {
+          throw new InvalidRequestError(`tool_choice names an unknown function`, "tool_choice", "invalid_value");
+        }
+        forcedSchema = {
+          oneOf: allowed.map((t) => ({
+            type: "object",
+            properties: { name: { const: t.name }, arguments: t.parameters ?? { type: "object" } },
+            required: ["name", "arguments"],
+          })),
+        };
+      }
+    } else {
+      tokens = this.#require().model.tokenize(request.prompt, false);
+      const bos = this.#require().model.tokens.bos;
+      if (bos !== null && this.#require().model.tokens.shouldPrependBosToken) tokens = [bos, ...tokens];
+    }
+    if (tokens.length === 0) throw new InvalidRequestError("the prompt is empty", request.kind === "chat" ? "messages" : "prompt");
+    if (tokens.length >= info.contextSize) throw new ContextLengthExceededError(tokens.length, info.contextSize);
+    const room = info.contextSize - tokens.length;
+    const maxTokens = Math.max(1, Math.min(request.sampling.maxTokens ?? room, room));
+    const grammar = await this.#grammarFor(request, forcedSchema);
+    return { pool, promptTokens: tokens, maxTokens, grammar, forcedTool: forcedSchema !== null, chatWithTools };
+  }
+
+  async generate(request: GenerateRequest): Promise<Generation> {
+    const plan = await this.#plan(request);
+    this.#admit(plan.pool);
+    const { options } = this.#require();
+    const queued = performance.now();
+    // Enqueue now so the queue bound counts this request from admission on.
+    const sequencePromise = plan.pool.acquire(options.queueTimeoutMs, request.signal);
+    sequencePromise.catch(() => undefined);
+    const run = (): AsyncGenerator<GenerationEvent> => this.#run(request, plan, sequencePromise, queued);
+    return {
+      promptTokens: plan.promptTokens.length,
+      maxTokens: plan.maxTokens,
+      [Symbol.asyncIterator]: run,
+    };
+  }
+
+  async *#run(
+    request: GenerateRequest,
+    plan: Plan,
+    sequencePromise: Promise<LlamaContextSequence>,
+    queuedAt: number,
+  ): AsyncGenerator<GenerationEvent> {
+    const sequence = await sequencePromise;
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort();
+    request.signal?.addEventListener("abort", onAbort, { once: true });
+    this.#inFlight.add(controller);
+    const queueMs = performance.now() - queuedAt;
+    let ttftMs: number | null = null;
+    let completionTokens = 0;
+    let finishReason: FinishReason | "error" | "aborted" = "error";
+    try {
+      yield { type: "started", queueMs };
+      const events = plan.chatWithTools
+        ? this.#runWithTools(request, plan, sequence, controller.signal)
+        : this.#decode(request, plan, sequence, controller.signal);
+      for await (const event of events) {
+        if (event.type === "text") {
+          ttftMs ??= performance.now() - queuedAt - queueMs;
+          completionTokens += event.tokenCount;
+        }
+        if (event.type === "done") {
+          finishReason = event.finishReason;
+          completionTokens = event.usage.completionTokens;
+        }
+        yield event;
+      }
+    } catch (error) {
+      if (controller.signal.aborted) {
+        finishReason = "aborted";
+        throw new ClientAbortedError("generation aborted", { cause: error });
+      }
+      throw error;
+    } finally {
+      if (controller.signal.aborted && finishReason === "error") finishReason = "aborted";
+      request.signal?.removeEventListener("abort", onAbort);
+      this.#inFlight.delete(controller);
+      plan.pool.release(sequence);
+      this.#emit({
+        type: "generation_finished",
+        adapter: request.adapter,
+        finishReason,
+        usage: { promptTokens: plan.promptTokens.length, completionTokens },
+        queueMs,
+        ttftMs,
+        totalMs: performance.now() - queuedAt,
+      });
+    }
+  }
+
+  /** Reuses the sequence's cached prefix (shared system prompts) and returns the tokens still to evaluate. */
+  async #resumePrefix(sequence: LlamaContextSequence, tokens: Token[]): Promise<Token[]> {
+    const cached = sequence.contextTokens;
+    let common = 0;
+    while (common < cached.length && common < tokens.length - 1 && cached[common] === tokens[common]) common++;
+    if (common < cached.length) await sequence.eraseContextTokenRanges([{ start: common, end: cached.length }]);
+    return tokens.slice(common);
+  }
+
+  async *#decode(
+    request: GenerateRequest,
+    plan: Plan,
+    sequence: LlamaContextSequence,
+    signal: AbortSignal,
+  ): AsyncGenerator<GenerationEvent> {
+    const { model } = this.#require();
+    const s = request.sampling;
+    const topLogprobs = request.topLogprobs ?? null;
+    const generated: Token[] = [];
+    const stops = new StopSequenceFilter(plan.forcedTool ? [] : s.stop);
+    const grammarState = plan.grammar ? new LlamaGrammarEvaluationState({ model, grammar: plan.grammar }) : undefined;
+    const penalize = s.frequencyPenalty !== 0 || s.presencePenalty !== 0;
+    const input = await this.#resumePrefix(sequence, plan.promptTokens);
+    const iterator = sequence.evaluateWithMetadata(
+      input,
+      { probabilities: topLogprobs !== null },
+      {
+        temperature: s.temperature,
+        topP: s.topP,
+        topK: s.topK,
+        seed: s.seed,
+        grammarEvaluationState: grammarState,
+        repeatPenalty: penalize
+          ? {
+              punishTokens: () => generated,
+              penalty: 1,
+              frequencyPenalty: s.frequencyPenalty,
+              presencePenalty: s.presencePenalty,
+            }
+          : undefined,
+      },
+    );
+    let emittedText = "";
+    let pendingLogprobs: GeneratedTokenLogprob[] = [];
+    let pendingTokens = 0;
+    let finishReason: FinishReason = "stop";
+    let forcedText = "";
+    try {
+      for await (const output of iterator) {
+        if (signal.aborted) throw new ClientAbortedError("generation aborted");
+        generated.push(output.token);
+        pendingTokens++;
+        if (topLogprobs !== null && "probabilities" in output) {
+          pendingLogprobs.push(this.#logprobOf(output.token, output.probabilities as Map<Token, number>, topLogprobs));
+        }
+        // Detokenize the whole output so multi-token UTF-8 characters come out whole.
+        const full = model.detokenize(generated);
+        if (!full.endsWith("\uFFFD")) {
+          const delta = full.slice(emittedText.length);
+          emittedText = full;
+          const text = stops.push(delta);
+          if (plan.forcedTool) forcedText += delta;
+          else if (text || stops.stopped) {
+            yield { type: "text", text, tokenCount: pendingTokens, ...(topLogprobs !== null ? { logprobs: pendingLogprobs } : {}) };
+            pendingLogprobs = [];
+            pendingTokens = 0;
+          }
+        }
+        if (stops.stopped) break;
+        if (generated.length >= plan.maxTokens) {
+          finishReason = "length";
+          break;
+        }
+      }
+    } finally {
+      await iterator.return();
+    }
+    if (signal.aborted) throw new ClientAbortedError("generation aborted");
+    const tail = stops.flush();
+    if (plan.forcedTool) {
+      const calls = this.#parseForcedCall(forcedText);
+      if (calls) {
+        yield { type: "tool_calls", calls };
+        finishReason = "tool_calls";
+      } else {
+        yield { type: "text", text: forcedText, tokenCount: pendingTokens };
+      }
+    } else if (tail || pendingTokens > 0) {
+      yield { type: "text", text: tail, tokenCount: pendingTokens, ...(topLogprobs !== null ? { logprobs: pendingLogprobs } : {}) };
+    }
+    yield {
+      type: "done",
+      finishReason,
+      usage: { promptTokens: plan.promptTokens.length, completionTokens: generated.length },
+    };
+  }
+
+  #parseForcedCall(text: string): ToolCall[] | null {
+    try {
+      const parsed = JSON.parse(text) as { name?: unknown; arguments?: unknown };
+      if (typeof parsed.name !== "string") return null;
+      return [{ id: toolCallId(), name: parsed.name, arguments: JSON.stringify(parsed.arguments ?? {}) }];
+    } catch {
+      return null;
+    }
+  }
+
+  /** tool_choice auto: node-llama-cpp's function calling through the GGUF's chat wrapper. */
+  async *#runWithTools(
+    request: GenerateRequest,
+    plan: Plan,
+    sequence: LlamaContextSequence,
+    signal: AbortSignal,
+  ): AsyncGenerator<GenerationEvent> {
+    const { chatWrapper } = this.#require();
+    const s = request.sampling;
+    await sequence.clearHistory();
+    const chat = new LlamaChat({ contextSequence: sequence, chatWrapper, autoDisposeSequence: false });
+    // LlamaChat reports text through a callback: bridge it into this generator.
+    const chunks: string[] = [];
+    let wake: (() => void) | null = null;
+    let settled = false;
+    const result = chat
+      .generateResponse(plan.chatWithTools!.history, {
+        functions: plan.chatWithTools!.functions,
+        documentFunctionParams: true,
+        maxTokens: plan.maxTokens,
+        temperature: s.temperature,
+        topP: s.topP,
+        topK: s.topK,
+        seed: s.seed,
+        customStopTriggers: s.stop.length ? [...s.stop] : undefined,
+        signal,
+        stopOnAbortSignal: false,
+        onTextChunk: (text) => {
+          chunks.push(text);
+          wake?.();
+        },
+      })
+      .finally(() => {
+        settled = true;
+        wake?.();
+      });
+    result.catch(() => undefined);
+    try {
+      while (!settled || chunks.length > 0) {
+        if (chunks.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+        const text = chunks.splice(0).join("");
+        if (text) yield { type: "text", text, tokenCount: 0 };
+      }
+      const response = await result;
+      const completionTokens = sequence.tokenMeter.usedOutputTokens;
+      const calls = (response.functionCalls ?? []).map((call) => ({
+        id: toolCallId(),
+        name: call.functionName,
+        arguments: JSON.stringify(call.params ?? {}),
+      }));
+      if (calls.length > 0) yield { type: "tool_calls", calls };
+      const stopReason = response.metadata.stopReason;
+      yield {
+        type: "done",
+        finishReason: calls.length > 0 ? "tool_calls" : stopReason === "maxTokens" ? "length" : "stop",
+        usage: { promptTokens: plan.promptTokens.length, completionTokens },
+      };
+    } finally {
+      chat.dispose({ disposeSequence: false });
+      await sequence.clearHistory();
+    }
+  }
+
+  #logprobOf(token: Token, probabilities: Map<Token, number>, top: number): GeneratedTokenLogprob {
+    const { model } = this.#require();
+    const entry = (id: Token, p: number): { token: string; bytes: number[]; logprob: number } => {
+      const text = model.detokenize([id], true);
+      return { token: text, bytes: [...utf8.encode(text)], logprob: p > 0 ? Math.log(p) : -9999 };
+    };
+    const alternatives: ReturnType<typeof entry>[] = [];
+    for (const [id, p] of probabilities) {
+      if (alternatives.length >= top) break;
+      alternatives.push(entry(id, p));
+    }
+    return { ...entry(token, probabilities.get(token) ?? 0), topLogprobs: alternatives };
+  }
+
+  async scoreContinuation(request: ScoreRequest): Promise<ScoreResult> {
+    const { model, options } = this.#require();
+    const pool = this.#poolFor(request.adapter);
+    let prompt: Token[];
+    if ("messages" in request.input) {
+      prompt = this.#templateText(request.input.messages, { systemPrompt: request.systemPrompt }).tokens;
+    } else {
+      const text = request.systemPrompt ? `${request.systemPrompt}\n\n${request.input.prompt}` : request.input.prompt;
+      prompt = model.tokenize(text, false);
+      const bos = model.tokens.bos;
+      if (bos !== null && model.tokens.shouldPrependBosToken) prompt = [bos, ...prompt];
+    }
+    const continuation = model.tokenize(request.continuation, false);
+    if (continuation.length === 0) throw new InvalidRequestError("the continuation is empty", "continuation");
+    const total = prompt.length + continuation.length;
+    if (total >= pool.context.contextSize) throw new ContextLengthExceededError(total, pool.context.contextSize);
+    this.#admit(pool);
+    const sequence = await pool.acquire(options.queueTimeoutMs, request.signal);
+    try {
+      await sequence.clearHistory();
+      const all = [...prompt, ...continuation];
+      const input = all.map((token, i) =>
+        i >= prompt.length - 1 && i < all.length - 1 ? ([token, { generateNext: { probabilities: true } }] as const) : token,
+      );
+      const outputs = await sequence.controlledEvaluate(input as never);
+      const tokens: ScoredToken[] = continuation.map((tokenId, j) => {
+        const probabilities = outputs[prompt.length - 1 + j]?.next.probabilities ?? new Map<Token, number>();
+        const top: { tokenId: number; logprob: number }[] = [];
+        for (const [id, p] of probabilities) {
+          if (top.length >= request.topK) break;
+          top.push({ tokenId: id, logprob: Math.log(p) });
+        }
+        const p = probabilities.get(tokenId) ?? 0;
+        return { tokenId, text: model.detokenize([tokenId], true), logprob: p > 0 ? Math.log(p) : -Infinity, top };
+      });
+      return { promptTokens: prompt.length, tokens, totalLogprob: tokens.reduce((sum, t) => sum + t.logprob, 0) };
+    } finally {
+      await sequence.clearHistory();
+      pool.release(sequence);
+    }
+  }
+
+  async embed(texts: readonly string[], signal?: AbortSignal): Promise<EmbedResult> {
+    const { model, options } = this.#require();
+    this.#poolFor(null);
+    this.#embedding ??= model.createEmbeddingContext({
+      contextSize: Math.min(this.#loaded!.info.contextSize, 2048),
+      threads: options.threads,
+    });
+    const context = await this.#embedding;
+    let promptTokens = 0;
+    for (const [i, text] of texts.entries()) {
+      const count = model.tokenize(text, false).length;
+      if (count >= context.model.trainContextSize || count >= Math.min(this.#loaded!.info.contextSize, 2048)) {
+        throw new InvalidRequestError(`input[${i}] has ${count} tokens, more than the embedding context allows`, "input", "context_length_exceeded");
+      }
+      promptTokens += count;
+    }
+    // The embedding context has one sequence: serialize calls.
+    const job = this.#embedChain.then(async () => {
+      const embeddings: Float32Array[] = [];
+      for (const text of texts) {
+        if (signal?.aborted) throw new ClientAbortedError("request aborted");
+        const { vector } = await context.getEmbeddingFor(text);
+        const norm = Math.hypot(...vector) || 1;
+        embeddings.push(Float32Array.from(vector, (v) => v / norm));
+      }
+      return embeddings;
+    });
+    this.#embedChain = job.catch(() => undefined);
+    return { embeddings: await job, promptTokens };
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.#state !== "ready") return;
+    this.#state = "draining";
+    const deadline = Date.now() + timeoutMs;
+    while (this.stats().activeSequences + this.stats().queueDepth > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    for (const controller of this.#inFlight) controller.abort();
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#state === "disposed") return;
+    const loaded = this.#loaded;
+    this.#state = "disposed";
+    for (const controller of this.#inFlight) controller.abort();
+    const pools = [this.#base, ...[...this.#adapters.values()].map((a) => a.pool), ...this.#retiring];
+    this.#adapters.clear();
+    await Promise.all(pools.map((p) => p?.dispose()));
+    if (this.#embedding) await (await this.#embedding).dispose();
+    if (loaded) {
+      await loaded.model.dispose();
+      await loaded.llama.dispose();
+    }
+  }
+}
