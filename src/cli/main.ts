@@ -7,11 +7,13 @@ import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { PrismError } from "../errors.js";
+import { register as registerFixtures } from "./commands/fixtures.js";
+import { register as registerPull } from "./commands/pull.js";
 import { register as registerEval } from "./commands/eval.js";
 
 type RegisterCommand = (program: Command) => void;
 
-const COMMANDS: readonly RegisterCommand[] = [registerEval];
+const COMMANDS: readonly RegisterCommand[] = [registerFixtures, registerPull, registerEval];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js are both two levels below the package root.
