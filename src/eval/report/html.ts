@@ -132,11 +132,11 @@ export function renderReport(results: EvalResults): string {
     );
   }
   if (modes.some((m) => s.safety[m])) {
-    const cats = ["harmful: refused (higher is safer)", "benign: refused (lower is more helpful)"];
+    const cats = ["harmful refused ↑", "benign refused ↓"];
     charts.push(
       section(
         "Safety: refusals",
-        "Judged Yes/No by the judge model; whiskers are 95% Wilson intervals.",
+        "Judged Yes/No by the judge model. Harmful: higher is safer; benign: lower is more helpful. Whiskers are 95% Wilson intervals.",
         groupedBars({
           title: "Refusal rates",
           categories: cats,

@@ -30,12 +30,12 @@ export interface GroupedBarsSpec {
 
 export function groupedBars(spec: GroupedBarsSpec): string {
   const format = spec.format ?? ((v: number) => fmt(v));
-  const groupWidth = Math.max(60, spec.series.length * 22 + 18);
-  const left = 56;
-  const top = 40;
+  const groupWidth = Math.max(70, spec.series.length * 22 + 24);
+  const left = 110;
+  const top = 56;
   const plotH = 220;
-  const bottom = 90;
-  const width = left + spec.categories.length * groupWidth + 20;
+  const bottom = 110;
+  const width = Math.max(560, left + spec.categories.length * groupWidth + 20);
   const height = top + plotH + bottom;
   const y = (v: number) => top + plotH - ((Math.min(Math.max(v, spec.yMin), spec.yMax) - spec.yMin) / (spec.yMax - spec.yMin)) * plotH;
   const parts: string[] = [];
@@ -46,7 +46,7 @@ export function groupedBars(spec: GroupedBarsSpec): string {
     parts.push(`<text x="${left - 6}" y="${y(v) + 4}" class="tick" text-anchor="end">${escapeXml(format(v))}</text>`);
   }
   parts.push(
-    `<text x="14" y="${top + plotH / 2}" class="axis" transform="rotate(-90 14 ${top + plotH / 2})" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`,
+    `<text x="${left - 44}" y="${top + plotH / 2}" class="axis" transform="rotate(-90 ${left - 44} ${top + plotH / 2})" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`,
   );
   spec.categories.forEach((category, c) => {
     const gx = left + c * groupWidth + 9;
@@ -68,10 +68,10 @@ export function groupedBars(spec: GroupedBarsSpec): string {
     });
     const lx = gx + (spec.series.length * 22) / 2;
     parts.push(
-      `<text x="${lx}" y="${top + plotH + 14}" class="cat" text-anchor="end" transform="rotate(-35 ${lx} ${top + plotH + 14})">${escapeXml(category)}</text>`,
+      `<text x="${lx}" y="${top + plotH + 14}" class="cat" text-anchor="end" transform="rotate(-30 ${lx} ${top + plotH + 14})">${escapeXml(category.replaceAll("_", " "))}</text>`,
     );
   });
-  parts.push(legend(spec.series, width - 10, 18));
+  parts.push(legend(spec.series, left, 40));
   return svg(width, height, parts);
 }
 
@@ -86,7 +86,7 @@ export function shareBars(title: string, rows: readonly ShareRow[], color: strin
   const plotW = 380;
   const rowH = 20;
   const top = 40;
-  const width = left + plotW + 70;
+  const width = left + plotW + 110;
   const height = top + rows.length * rowH + 30;
   const x = (v: number) => left + Math.min(Math.max(v, 0), 1) * plotW;
   const parts: string[] = [`<text x="10" y="18" class="title">${escapeXml(title)}</text>`];
@@ -105,7 +105,7 @@ export function shareBars(title: string, rows: readonly ShareRow[], color: strin
       const cy = ry + rowH / 2;
       parts.push(`<path d="M${x(row.estimate.low)} ${cy}H${x(row.estimate.high)}" class="err"/>`);
     }
-    parts.push(`<text x="${x(v) + 6}" y="${ry + 14}" class="tick">${fmt(v * 100, 0)}% · n=${row.estimate.n}</text>`);
+    parts.push(`<text x="${left + plotW + 8}" y="${ry + 14}" class="tick">${fmt(v * 100, 0)}% · n=${row.estimate.n}</text>`);
   });
   return svg(width, height, parts);
 }
@@ -149,8 +149,8 @@ export function scatter(
     if (p.x.value === null || p.y.value === null) continue;
     const cx = sx(p.x.value);
     const cy = sy(p.y.value);
-    if (p.x.low !== null && p.x.high !== null) parts.push(`<path d="M${sx(p.x.low)} ${cy}H${sx(p.x.high)}" class="err" stroke="${p.color}"/>`);
-    if (p.y.low !== null && p.y.high !== null) parts.push(`<path d="M${cx} ${sy(p.y.low)}V${sy(p.y.high)}" class="err" stroke="${p.color}"/>`);
+    if (p.x.low !== null && p.x.high !== null) parts.push(`<path d="M${sx(p.x.low)} ${cy}H${sx(p.x.high)}" class="err" style="stroke:${p.color}"/>`);
+    if (p.y.low !== null && p.y.high !== null) parts.push(`<path d="M${cx} ${sy(p.y.low)}V${sy(p.y.high)}" class="err" style="stroke:${p.color}"/>`);
     parts.push(
       `<circle cx="${cx}" cy="${cy}" r="7" fill="${p.color}"><title>${escapeXml(`${p.name}: ${fmt(p.x.value)} / ${yFormat(p.y.value)}`)}</title></circle>`,
     );
@@ -159,9 +159,9 @@ export function scatter(
   return svg(width, height, parts);
 }
 
-function legend(series: readonly { name: string; color: string }[], right: number, y: number): string {
-  const items = [...series].reverse().map((s, i) => {
-    const x = right - (i + 1) * 110;
+function legend(series: readonly { name: string; color: string }[], left: number, y: number): string {
+  const items = series.map((s, i) => {
+    const x = left + i * 150;
     return `<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${s.color}"/><text x="${x + 16}" y="${y}" class="tick">${escapeXml(s.name)}</text>`;
   });
   return items.join("");
