@@ -43,8 +43,11 @@ export class GgufMetadata {
   number(key: string): number | undefined {
     const v = this.entries.get(key);
     if (v === undefined) return undefined;
+    if (typeof v.value === "bigint" && toNumber(v.value) === undefined) {
+      throw new GgufError(this.file, `metadata '${key}' (${v.type} ${v.value}) is not exactly representable as a number`);
+    }
     const n = toNumber(v.value);
-    if (n === undefined || typeof v.value === "boolean") throw this.wrongType(key, "number", v);
+    if (n === undefined) throw this.wrongType(key, "number", v);
     if (!Number.isFinite(n)) throw new GgufError(this.file, `metadata '${key}' is ${n}, expected a finite number`);
     return n;
   }
