@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "models/", ".cache/", "coverage/", "reports/", "runs/"] },
+  { ignores: [".venv/", "dist/", "node_modules/", "models/", ".cache/", "coverage/", "reports/", "runs/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
