@@ -10,10 +10,11 @@ import { PrismError } from "../errors.js";
 import { register as registerFixtures } from "./commands/fixtures.js";
 import { register as registerPull } from "./commands/pull.js";
 import { register as registerEval } from "./commands/eval.js";
+import { register as registerDistill } from "./commands/distill.js";
 
 type RegisterCommand = (program: Command) => void;
 
-const COMMANDS: readonly RegisterCommand[] = [registerFixtures, registerPull, registerEval];
+const COMMANDS: readonly RegisterCommand[] = [registerFixtures, registerPull, registerEval, registerDistill];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js are both two levels below the package root.

@@ -10,6 +10,8 @@ export interface MatmulKernels {
   nt(a: Float32Array, b: Float32Array, out: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
   nn(a: Float32Array, b: Float32Array, out: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
   tn(a: Float32Array, b: Float32Array, out: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  /** Releases worker threads or memory, when the kernels hold any. */
+  dispose?(): Promise<void>;
 }
 
 /** Portable JavaScript kernels: 4×4 register blocking for `nt`, row-axpy for `nn`/`tn` (contiguous inner loops). */
