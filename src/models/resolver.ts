@@ -131,6 +131,7 @@ async function resolveDefault(options: ModelResolverOptions): Promise<ResolvedMo
       return { path: target, source };
     } catch (err) {
       attempts.push(`${source}: ${errorText(err)}`);
+      options.log?.(`default model: ${source} failed: ${errorText(err)}`);
     } finally {
       await rm(workDir, { recursive: true, force: true });
     }
