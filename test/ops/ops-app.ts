@@ -11,11 +11,7 @@ import { telemetryConfigSchema, type TelemetryConfig } from "../../src/config/se
 import type { GenerationEvent } from "../../src/engine/types.js";
 import { PrismError } from "../../src/errors.js";
 import { ApiKeyStore } from "../../src/server/plugins/auth-keys.js";
-import authPlugin from "../../src/server/plugins/auth.js";
-import corsPlugin from "../../src/server/plugins/cors.js";
-import limitsPlugin from "../../src/server/plugins/limits.js";
-import rateLimitPlugin from "../../src/server/plugins/rate-limit.js";
-import telemetryPlugin from "../../src/server/plugins/telemetry.js";
+import { registerOperations } from "../../src/server/plugins/operations.js";
 import { loggingServerOptions, type LogDestination } from "../../src/telemetry/logging.js";
 import { Telemetry } from "../../src/telemetry/telemetry.js";
 
@@ -74,16 +70,12 @@ export async function startOpsApp(options: OpsAppOptions = {}): Promise<OpsApp> 
     return reply.status(status).send({ error: { message: (error as Error).message, type: "error", param: null, code: null } });
   });
 
-  await app.register(telemetryPlugin, { telemetry });
-  await app.register(corsPlugin, { config: corsConfigSchema.parse(options.cors ?? {}) });
-  await app.register(authPlugin, { keys: new ApiKeyStore(options.keys ?? []), config: auth, metrics: telemetry.metrics });
-  await app.register(rateLimitPlugin, {
-    limits,
-    auth,
-    metrics: telemetry.metrics,
+  await registerOperations(app, {
+    config: { auth, limits, cors: corsConfigSchema.parse(options.cors ?? {}) },
+    telemetry,
+    keys: new ApiKeyStore(options.keys ?? []),
     ...(options.now ? { now: options.now } : {}),
   });
-  await app.register(limitsPlugin, { limits, metrics: telemetry.metrics });
 
   const usage = options.usage ?? { promptTokens: 7, completionTokens: 3 };
   async function* scripted(): AsyncGenerator<GenerationEvent> {

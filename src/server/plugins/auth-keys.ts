@@ -78,7 +78,9 @@ export class ApiKeyStore {
   }
 }
 
-const keyFileSchema = z.union([z.array(apiKeySpecSchema), z.object({ keys: z.array(apiKeySpecSchema) }).strict()]);
+// A bare list, or `{keys: [...]}`; picked by shape so errors name the real field, not "invalid union".
+const keyListSchema = z.array(apiKeySpecSchema);
+const keyFileObjectSchema = z.object({ keys: keyListSchema }).strict();
 
 function splitEnvList(value: string | undefined): string[] {
   return (value ?? "")
@@ -114,8 +116,10 @@ export async function loadApiKeys(
         problems.push(`auth.keysFile '${config.keysFile}': not YAML/JSON: ${(error as Error).message.split("\n")[0]}`);
       }
       if (data !== null) {
-        const parsed = keyFileSchema.safeParse(data);
-        if (parsed.success) specs.push(...(Array.isArray(parsed.data) ? parsed.data : parsed.data.keys));
+        const parsed = Array.isArray(data)
+          ? keyListSchema.safeParse(data)
+          : keyFileObjectSchema.transform((f) => f.keys).safeParse(data);
+        if (parsed.success) specs.push(...parsed.data);
         else
           for (const issue of parsed.error.issues)
             problems.push(`auth.keysFile '${config.keysFile}' ${issue.path.join(".") || "(root)"}: ${issue.message}`);

@@ -1,0 +1,38 @@
+import type { FastifyInstance } from "fastify";
+import type { PrismConfig } from "../../config/schema.js";
+import type { Telemetry } from "../../telemetry/telemetry.js";
+import authPlugin from "./auth.js";
+import type { ApiKeyStore } from "./auth-keys.js";
+import corsPlugin from "./cors.js";
+import limitsPlugin from "./limits.js";
+import rateLimitPlugin from "./rate-limit.js";
+import telemetryPlugin from "./telemetry.js";
+
+export interface OperationsDeps {
+  readonly config: Pick<PrismConfig, "auth" | "limits" | "cors">;
+  readonly telemetry: Telemetry;
+  /** From `loadApiKeys(config.auth, process.env)`. */
+  readonly keys: ApiKeyStore;
+  /** Token-budget clock (tests). */
+  readonly now?: () => number;
+}
+
+/**
+ * Registers the operations plugins in the one order that works, before any route:
+ * telemetry (so even refused requests are traced and counted) → CORS (so refusals carry CORS headers)
+ * → auth (sets `request.apiKey`) → request rate + token budget (per key) → body/message/token/stream limits.
+ */
+export async function registerOperations(app: FastifyInstance, deps: OperationsDeps): Promise<void> {
+  const { config, telemetry, keys } = deps;
+  const metrics = telemetry.metrics;
+  await app.register(telemetryPlugin, { telemetry });
+  await app.register(corsPlugin, { config: config.cors });
+  await app.register(authPlugin, { keys, config: config.auth, metrics });
+  await app.register(rateLimitPlugin, {
+    limits: config.limits,
+    auth: config.auth,
+    metrics,
+    ...(deps.now !== undefined ? { now: deps.now } : {}),
+  });
+  await app.register(limitsPlugin, { limits: config.limits, metrics });
+}
