@@ -11,10 +11,12 @@ import { register as registerFixtures } from "./commands/fixtures.js";
 import { register as registerPull } from "./commands/pull.js";
 import { register as registerEval } from "./commands/eval.js";
 import { register as registerDistill } from "./commands/distill.js";
+import { register as registerImportPeft } from "./commands/adapters-import-peft.js";
+import { register as registerServe } from "./commands/serve.js";
 
 type RegisterCommand = (program: Command) => void;
 
-const COMMANDS: readonly RegisterCommand[] = [registerFixtures, registerPull, registerEval, registerDistill];
+const COMMANDS: readonly RegisterCommand[] = [registerFixtures, registerPull, registerEval, registerDistill, registerServe, registerImportPeft];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js are both two levels below the package root.
