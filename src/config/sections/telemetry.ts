@@ -7,15 +7,24 @@ import { z } from "zod";
  */
 export const telemetryConfigSchema = z
   .object({
-    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-    /** Log prompts and completions. Off by default: they may hold personal data. */
-    logContent: z.boolean().default(false),
-    /** Expose Prometheus metrics at /metrics. */
-    metrics: z.boolean().default(true),
-    /** Also export Node.js process metrics (CPU, memory, event-loop lag) with the prism_ prefix. */
-    processMetrics: z.boolean().default(true),
-    /** OpenTelemetry `service.name` unless OTEL_SERVICE_NAME is set. */
-    serviceName: z.string().min(1).default("prism-gateway"),
+    logLevel: z
+      .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+      .default("info")
+      .describe("Level of the JSON (pino) logs."),
+    logContent: z
+      .boolean()
+      .default(false)
+      .describe("Log prompts and completions. Off by default: they may hold personal data."),
+    metrics: z.boolean().default(true).describe("Serve Prometheus metrics at GET /metrics."),
+    processMetrics: z
+      .boolean()
+      .default(true)
+      .describe("Also export Node.js process metrics (CPU, memory, event-loop lag) as prism_process_*/prism_nodejs_*."),
+    serviceName: z
+      .string()
+      .min(1)
+      .default("prism-gateway")
+      .describe("OpenTelemetry service.name unless OTEL_SERVICE_NAME is set."),
   })
   .strict();
 export type TelemetryConfig = z.infer<typeof telemetryConfigSchema>;
