@@ -4,7 +4,6 @@
  * we read (K-quant blocks filled with random bytes and finite scales).
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -16,21 +15,11 @@ import { quantize } from "../../src/gguf/quantize.js";
 import { writeGguf, type GgufTensorSpec } from "../../src/gguf/writer.js";
 import { seededRandom } from "../../src/fixtures/random.js";
 import { defaultModelPath } from "../helpers/paths.js";
+import { PYTHON, pythonHas } from "../helpers/python.js";
 
 const run = promisify(execFile);
-const PYTHON = existsSync(resolve(".venv/bin/python")) ? resolve(".venv/bin/python") : "python3";
 const SCRIPT = resolve("test/gguf/llama_cpp_reference.py");
-
-async function referenceAvailable(): Promise<boolean> {
-  try {
-    await run(PYTHON, ["-c", "import numpy, gguf"]);
-    return true;
-  } catch {
-    console.warn(`SKIPPED llama.cpp reference checks: ${PYTHON} lacks numpy/gguf (run scripts/setup-python.sh)`);
-    return false;
-  }
-}
-const available = await referenceAvailable();
+const available = await pythonHas(["numpy", "gguf"], "llama.cpp reference checks");
 
 async function referenceRows(file: string, dir: string, specs: readonly [string, number, number][]): Promise<Map<string, Float32Array>> {
   await run(PYTHON, [SCRIPT, "dequant", file, dir, ...specs.map(([n, s, c]) => `${n}:${s}:${c}`)], { maxBuffer: 1 << 24 });
