@@ -72,3 +72,13 @@ export class GateFeatureExtractor {
     return features;
   }
 }
+
+/**
+ * Default gate features, chosen by numbers (docs in adapters/README.md): on the intents dev set with
+ * SmolLM2-135M, a 5-fold logistic probe reached 94% (mean), 93% (mean-max), 92% (max) and 51% (last:
+ * the last templated token is always the same) apply/base accuracy, at well under 1 ms per prompt and
+ * with no engine pass.
+ */
+export function defaultFeatureSpec(embeddingLength: number): FeatureSpec {
+  return { kind: "token-embd", pooling: "mean", dim: embeddingLength };
+}
