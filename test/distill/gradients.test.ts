@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { jsKernels } from "../../src/distill/kernels/matmul.js";
+import { WasmKernels } from "../../src/distill/kernels/wasm.js";
+import type { MatmulKernels } from "../../src/distill/kernels/matmul.js";
 import { LlamaStudent } from "../../src/distill/model/llama.js";
 import { initLora, type LoraParams, zerosLike } from "../../src/distill/model/lora.js";
 import { type LlamaShape, loraTargets } from "../../src/distill/model/shape.js";
@@ -12,10 +14,10 @@ const shape: LlamaShape = {
   rmsEps: 1e-5, ropeBase: 10000, tiedOutput: true,
 };
 
-function setup(seed: number) {
+function setup(seed: number, kernels: MatmulKernels = jsKernels) {
   const rng = mulberry32(seed);
   const weights = randomStudentWeights(shape, rng, 0.5);
-  const student = new LlamaStudent(weights, jsKernels);
+  const student = new LlamaStudent(weights, kernels);
   const lora = initLora(shape, 4, 8, rng);
   // Non-zero B so gradients flow into A too (PEFT starts at B=0).
   for (const layer of lora.layers) if (layer) for (const t of loraTargets) layer[t].b.forEach((_, i, b) => (b[i] = (rng() * 2 - 1) * 0.3));
@@ -117,5 +119,30 @@ describe("LoRA backward", () => {
     param[i] = orig;
     const fd = (lp - lm) / (2 * h);
     expect(Math.abs(fd - g1.layers[2]!.attn_v.a[i]!)).toBeLessThan(2e-2 * Math.max(1e-3, Math.abs(fd)) + 1e-4);
+  });
+
+  it("WebAssembly kernels (2 threads) give the same loss and gradients as the JavaScript kernels", async () => {
+    const wasm = await WasmKernels.create(2);
+    try {
+      const a = setup(31);
+      const b = setup(31, wasm);
+      const ga = zerosLike(a.lora), gb = zerosLike(b.lora);
+      const la = a.student.forwardBackward(a.tokens, a.lora, ga, a.positions, a.loss);
+      const lb = b.student.forwardBackward(b.tokens, b.lora, gb, b.positions, b.loss);
+      expect(lb).toBeCloseTo(la, 4);
+      for (let l = 1; l < shape.layers; l++) {
+        for (const t of loraTargets) {
+          for (const w of ["a", "b"] as const) {
+            const x = ga.layers[l]![t][w], y = gb.layers[l]![t][w];
+            let maxDiff = 0, maxAbs = 0;
+            for (let i = 0; i < x.length; i++) { maxDiff = Math.max(maxDiff, Math.abs(x[i]! - y[i]!)); maxAbs = Math.max(maxAbs, Math.abs(x[i]!)); }
+            expect(maxAbs).toBeGreaterThan(0);
+            expect(maxDiff, `layer ${l} ${t}.${w}`).toBeLessThan(1e-4 * Math.max(1, maxAbs));
+          }
+        }
+      }
+    } finally {
+      await wasm.dispose();
+    }
   });
 });

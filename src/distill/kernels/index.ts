@@ -1,13 +1,17 @@
-import { DistillError } from "../../errors.js";
 import { type MatmulKernels, jsKernels } from "./matmul.js";
+import { WasmKernels } from "./wasm.js";
 
 export type { MatmulKernels } from "./matmul.js";
 export { jsKernels } from "./matmul.js";
+export { WasmKernels } from "./wasm.js";
 
-/** Picks the matmul kernels: `auto` = WebAssembly SIMD when available, else JavaScript. */
+/** Picks the matmul kernels: `auto` = WebAssembly SIMD on `threads` threads when it instantiates, else JavaScript. */
 export async function createKernels(kind: "auto" | "wasm" | "js", threads: number): Promise<MatmulKernels> {
-  void threads;
   if (kind === "js") return jsKernels;
-  if (kind === "wasm") throw new DistillError("WebAssembly kernels are not available in this build");
-  return jsKernels;
+  try {
+    return await WasmKernels.create(threads);
+  } catch (err) {
+    if (kind === "wasm") throw err;
+    return jsKernels;
+  }
 }

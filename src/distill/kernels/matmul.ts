@@ -10,6 +10,8 @@ export interface MatmulKernels {
   nt(a: Float32Array, b: Float32Array, out: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
   nn(a: Float32Array, b: Float32Array, out: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
   tn(a: Float32Array, b: Float32Array, out: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  /** Declares `w` [rows, cols] frozen for the kernels' lifetime, so they may keep a packed copy. */
+  pinFrozen?(w: Float32Array, rows: number, cols: number): void;
   /** Releases worker threads or memory, when the kernels hold any. */
   dispose?(): Promise<void>;
 }

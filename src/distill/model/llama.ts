@@ -6,7 +6,7 @@
  */
 import type { MatmulKernels } from "../kernels/matmul.js";
 import { type LoraLayer, type LoraParams, loraScale } from "./lora.js";
-import { type LoraTarget, loraTargets } from "./shape.js";
+import { type LoraTarget, loraTargets, targetDims } from "./shape.js";
 import type { LayerWeights, StudentWeights } from "./weights.js";
 
 /** Per-position loss on full-vocabulary logits; writes dLoss/dlogits into `grad` and returns the loss. */
@@ -53,7 +53,16 @@ export class LlamaStudent {
   constructor(
     readonly weights: StudentWeights,
     readonly kernels: MatmulKernels,
-  ) {}
+  ) {
+    const shape = weights.shape;
+    for (const layer of weights.layers) {
+      for (const t of loraTargets) {
+        const d = targetDims(shape, t);
+        kernels.pinFrozen?.(layer.proj[t], d.out, d.in);
+      }
+    }
+    kernels.pinFrozen?.(weights.output, shape.vocab, shape.dim);
+  }
 
   /** Logits [positions.length, vocab] for the given positions (all when omitted). */
   logits(tokens: ArrayLike<number>, lora: LoraParams | null, positions?: readonly number[]): Float32Array {
@@ -251,7 +260,7 @@ export class LlamaStudent {
     this.rope(q, T, s.heads, 1);
     this.rope(k, T, s.kvHeads, 1);
     const att = new Float32Array(T * Q);
-    attentionForward(q, k, v, att, T, s.heads, s.kvHeads, s.headDim);
+    this.attention(q, k, v, att, T, null);
     const o = this.linear("attn_output", w, att, D, Q, T, lora, params, options, cache);
     const xMid = new Float32Array(T * D);
     for (let i = 0; i < xMid.length; i++) xMid[i] = xIn[i]! + o[i]!;
@@ -306,7 +315,7 @@ export class LlamaStudent {
     const dq = new Float32Array(T * Q);
     const dk = new Float32Array(T * KV);
     const dv = new Float32Array(T * KV);
-    attentionBackward(c.q, c.k, c.v, dAtt, dq, dk, dv, T, s.heads, s.kvHeads, s.headDim);
+    this.attention(c.q, c.k, c.v, dAtt, T, { dq, dk, dv });
     this.rope(dq, T, s.heads, -1);
     this.rope(dk, T, s.kvHeads, -1);
     const dH1 = new Float32Array(T * D);
@@ -316,6 +325,75 @@ export class LlamaStudent {
     const dxIn = dxMid;
     rmsNormBackward(c.xIn, c.rs1, w.attnNorm, dH1, dxIn, T, D);
     return dxIn;
+  }
+
+  /**
+   * Causal GQA attention through the matmul kernels, one head at a time (T×T scores per head, never all heads).
+   * Forward (grads = null): out += softmax(QKᵀ/√d, causal)·V. Backward: `out` is dOut; P is recomputed and
+   * dq, dk, dv are accumulated.
+   */
+  private attention(
+    q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, T: number,
+    grads: { dq: Float32Array; dk: Float32Array; dv: Float32Array } | null,
+  ): void {
+    const { heads: H, kvHeads: KVH, headDim: hd } = this.weights.shape;
+    const group = H / KVH;
+    const scale = 1 / Math.sqrt(hd);
+    const K = this.kernels;
+    const qh = new Float32Array(T * hd), kh = new Float32Array(T * hd), vh = new Float32Array(T * hd);
+    const p = new Float32Array(T * T);
+    const oh = new Float32Array(T * hd);
+    const dP = grads ? new Float32Array(T * T) : p;
+    const dkh = new Float32Array(T * hd), dvh = new Float32Array(T * hd), dqh = new Float32Array(T * hd);
+    for (let g = 0; g < KVH; g++) {
+      gatherHead(k, kh, T, KVH, g, hd);
+      gatherHead(v, vh, T, KVH, g, hd);
+      if (grads) { dkh.fill(0); dvh.fill(0); }
+      for (let h = g * group; h < (g + 1) * group; h++) {
+        gatherHead(q, qh, T, H, h, hd);
+        K.nt(qh, kh, p, T, T, hd, false);
+        for (let t = 0; t < T; t++) {
+          const row = t * T;
+          let max = -Infinity;
+          for (let s = 0; s <= t; s++) {
+            const x = p[row + s]! * scale;
+            p[row + s] = x;
+            if (x > max) max = x;
+          }
+          let sum = 0;
+          for (let s = 0; s <= t; s++) {
+            const e = Math.exp(p[row + s]! - max);
+            p[row + s] = e;
+            sum += e;
+          }
+          const inv = 1 / sum;
+          for (let s = 0; s <= t; s++) p[row + s] = p[row + s]! * inv;
+          p.fill(0, row + t + 1, row + T);
+        }
+        if (grads === null) {
+          K.nn(p, vh, oh, T, hd, T, false);
+          scatterHead(oh, out, T, H, h, hd, true);
+          continue;
+        }
+        gatherHead(out, oh, T, H, h, hd); // dOut of this head
+        K.tn(p, oh, dvh, T, hd, T, true); // dV += Pᵀ·dO
+        K.nt(oh, vh, dP, T, T, hd, false); // dP = dO·Vᵀ
+        for (let t = 0; t < T; t++) {
+          const row = t * T;
+          let dot = 0;
+          for (let s = 0; s <= t; s++) dot += p[row + s]! * dP[row + s]!;
+          for (let s = 0; s <= t; s++) dP[row + s] = p[row + s]! * (dP[row + s]! - dot) * scale;
+          dP.fill(0, row + t + 1, row + T);
+        }
+        K.nn(dP, kh, dqh, T, hd, T, false); // dQ = dS·K
+        scatterHead(dqh, grads.dq, T, H, h, hd, true);
+        K.tn(dP, qh, dkh, T, hd, T, true); // dK += dSᵀ·Q
+      }
+      if (grads) {
+        scatterHead(dkh, grads.dk, T, KVH, g, hd, true);
+        scatterHead(dvh, grads.dv, T, KVH, g, hd, true);
+      }
+    }
   }
 
   private ensureRope(T: number): void {
@@ -378,88 +456,16 @@ export function rmsNormBackward(x: Float32Array, rs: Float32Array, w: Float32Arr
   }
 }
 
-function attentionForward(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, T: number, H: number, KVH: number, hd: number): void {
-  const group = H / KVH;
-  const scale = 1 / Math.sqrt(hd);
-  const scores = new Float32Array(T);
-  for (let h = 0; h < H; h++) {
-    const kh = Math.floor(h / group);
-    for (let t = 0; t < T; t++) {
-      const qo = (t * H + h) * hd;
-      let max = -Infinity;
-      for (let s = 0; s <= t; s++) {
-        const ko = (s * KVH + kh) * hd;
-        let dot = 0;
-        for (let i = 0; i < hd; i++) dot += q[qo + i]! * k[ko + i]!;
-        dot *= scale;
-        scores[s] = dot;
-        if (dot > max) max = dot;
-      }
-      let sum = 0;
-      for (let s = 0; s <= t; s++) {
-        const e = Math.exp(scores[s]! - max);
-        scores[s] = e;
-        sum += e;
-      }
-      const oo = (t * H + h) * hd;
-      for (let s = 0; s <= t; s++) {
-        const p = scores[s]! / sum;
-        const vo = (s * KVH + kh) * hd;
-        for (let i = 0; i < hd; i++) out[oo + i] = out[oo + i]! + p * v[vo + i]!;
-      }
-    }
-  }
+/** dst[t, :] = src[t, head, :] for a [T, heads·hd] tensor. */
+function gatherHead(src: Float32Array, dst: Float32Array, T: number, heads: number, head: number, hd: number): void {
+  for (let t = 0; t < T; t++) dst.set(src.subarray((t * heads + head) * hd, (t * heads + head + 1) * hd), t * hd);
 }
 
-/** Recomputes the attention probabilities row by row (no T×T storage) and accumulates dq, dk, dv. */
-function attentionBackward(
-  q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array,
-  dq: Float32Array, dk: Float32Array, dv: Float32Array,
-  T: number, H: number, KVH: number, hd: number,
-): void {
-  const group = H / KVH;
-  const scale = 1 / Math.sqrt(hd);
-  const p = new Float32Array(T);
-  const dp = new Float32Array(T);
-  for (let h = 0; h < H; h++) {
-    const kh = Math.floor(h / group);
-    for (let t = 0; t < T; t++) {
-      const qo = (t * H + h) * hd;
-      let max = -Infinity;
-      for (let s = 0; s <= t; s++) {
-        const ko = (s * KVH + kh) * hd;
-        let dot = 0;
-        for (let i = 0; i < hd; i++) dot += q[qo + i]! * k[ko + i]!;
-        p[s] = dot * scale;
-        if (p[s]! > max) max = p[s]!;
-      }
-      let sum = 0;
-      for (let s = 0; s <= t; s++) {
-        p[s] = Math.exp(p[s]! - max);
-        sum += p[s]!;
-      }
-      let pdp = 0;
-      for (let s = 0; s <= t; s++) {
-        p[s] = p[s]! / sum;
-        const vo = (s * KVH + kh) * hd;
-        let dot = 0;
-        for (let i = 0; i < hd; i++) {
-          dot += dOut[qo + i]! * v[vo + i]!;
-          dv[vo + i] = dv[vo + i]! + p[s]! * dOut[qo + i]!;
-        }
-        dp[s] = dot;
-        pdp += p[s]! * dot;
-      }
-      for (let s = 0; s <= t; s++) {
-        const ds = p[s]! * (dp[s]! - pdp) * scale;
-        if (ds === 0) continue;
-        const ko = (s * KVH + kh) * hd;
-        for (let i = 0; i < hd; i++) {
-          dq[qo + i] = dq[qo + i]! + ds * k[ko + i]!;
-          dk[ko + i] = dk[ko + i]! + ds * q[qo + i]!;
-        }
-      }
-    }
+function scatterHead(src: Float32Array, dst: Float32Array, T: number, heads: number, head: number, hd: number, add: boolean): void {
+  for (let t = 0; t < T; t++) {
+    const o = (t * heads + head) * hd;
+    if (add) for (let i = 0; i < hd; i++) dst[o + i] = dst[o + i]! + src[t * hd + i]!;
+    else dst.set(src.subarray(t * hd, (t + 1) * hd), o);
   }
 }
 

@@ -1,0 +1,71 @@
+/**
+ * Training throughput of the distillation trainer on SmolLM2-135M: training tokens/s (sequence tokens through
+ * forward + LoRA backward, loss on the second half as in prompt+response samples) and peak RSS, per kernel
+ * kind × threads × sequence length. Short runs; on a shared 2-core machine numbers are noisy — read medians.
+ *
+ *   npx tsx bench/distill.ts [--lengths 64,256] [--threads 1,2] [--kernels js,wasm] [--reps 2] [--json out.json]
+ */
+import { writeFile } from "node:fs/promises";
+import os from "node:os";
+import { parseArgs } from "node:util";
+import { createKernels } from "../src/distill/kernels/index.js";
+import { loadStudentWeights } from "../src/distill/model/gguf-student.js";
+import { LlamaStudent } from "../src/distill/model/llama.js";
+import { initLora, zerosLike } from "../src/distill/model/lora.js";
+import { topKDistillLoss } from "../src/distill/train/kl-loss.js";
+import { mulberry32 } from "../src/distill/train/rng.js";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string", default: "models/SmolLM2-135M-Instruct.Q4_1.gguf" },
+    lengths: { type: "string", default: "64,256" },
+    threads: { type: "string", default: String(os.availableParallelism()) },
+    kernels: { type: "string", default: "wasm,js" },
+    reps: { type: "string", default: "2" },
+    json: { type: "string" },
+  },
+});
+
+interface Row { kernels: string; threads: number; length: number; tokensPerSecond: number[]; medianTokensPerSecond: number; peakRssMb: number }
+
+const weights = await loadStudentWeights(values.model);
+const rng = mulberry32(1);
+const lora = initLora(weights.shape, 16, 32, rng);
+for (const l of lora.layers) if (l) for (const p of Object.values(l)) p.b.forEach((_, i, b) => (b[i] = (rng() - 0.5) * 0.01));
+const K = 64;
+const rows: Row[] = [];
+let peak = process.memoryUsage().rss;
+const sampleRss = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+for (const kind of values.kernels.split(",") as ("js" | "wasm")[]) {
+  for (const threads of values.threads.split(",").map(Number)) {
+    const kernels = await createKernels(kind, threads);
+    const student = new LlamaStudent(weights, kernels);
+    for (const length of values.lengths.split(",").map(Number)) {
+      const tokens = Int32Array.from({ length }, () => Math.floor(rng() * weights.shape.vocab));
+      const positions = Array.from({ length: Math.floor(length / 2) }, (_, i) => Math.floor(length / 2) - 1 + i);
+      const ids = Uint32Array.from({ length: K }, () => Math.floor(rng() * weights.shape.vocab));
+      const tl = Float32Array.from({ length: K }, () => rng() * 10);
+      const grads = zerosLike(lora);
+      const tps: number[] = [];
+      peak = process.memoryUsage().rss;
+      for (let r = 0; r < Number(values.reps); r++) {
+        const t0 = performance.now();
+        student.forwardBackward(tokens, lora, grads, positions, (_p, logits, g) => topKDistillLoss(logits, ids, tl, 2, g), {
+          dropout: 0.05,
+          rng: mulberry32(r),
+        });
+        tps.push(length / ((performance.now() - t0) / 1000));
+        await new Promise((res) => setImmediate(res));
+      }
+      const sorted = [...tps].sort((a, b) => a - b);
+      const row = { kernels: kernels.name, threads, length, tokensPerSecond: tps, medianTokensPerSecond: sorted[Math.floor(sorted.length / 2)]!, peakRssMb: Math.round(peak / 2 ** 20) };
+      rows.push(row);
+      process.stderr.write(`${row.kernels} threads=${threads} len=${length}: ${row.medianTokensPerSecond.toFixed(1)} tok/s, RSS ${row.peakRssMb} MB\n`);
+    }
+    await kernels.dispose?.();
+  }
+}
+clearInterval(sampleRss);
+const result = { model: values.model, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model }, note: "shared noisy 2-core machine; short runs", rows };
+console.table(rows.map((r) => ({ kernels: r.kernels, threads: r.threads, length: r.length, "tok/s": r.medianTokensPerSecond.toFixed(1), "RSS MB": r.peakRssMb })));
+if (values.json) await writeFile(values.json, JSON.stringify(result, null, 2) + "\n");
