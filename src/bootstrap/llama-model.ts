@@ -106,17 +106,19 @@ export class LlamaBootstrapModel implements BootstrapModel {
         systemPrompt: request.system ?? "",
       });
       try {
+        const tokens: number[] = [];
         const result = await session.promptWithMeta(request.user, {
+          onToken: (chunk) => tokens.push(...chunk),
           maxTokens: request.maxTokens,
           temperature: request.temperature,
           seed: request.seed,
           ...(request.temperature > 0 ? { topP: 0.95 } : {}),
           signal: request.signal,
         });
-        const tokenCount = this.model.tokenize(result.responseText).length;
         return {
           text: result.responseText,
-          tokenCount,
+          tokenCount: tokens.length,
+          tokens,
           finishReason: result.stopReason === "maxTokens" ? "length" : "stop",
         };
       } finally {
@@ -125,20 +127,45 @@ export class LlamaBootstrapModel implements BootstrapModel {
     });
   }
 
-  private historyTokens(system: string | null, user: string, response: string): Token[] {
+  private historyText(system: string | null, user: string, response: string) {
     const history: ChatHistoryItem[] = [];
     if (system) history.push({ type: "system", text: system });
     history.push({ type: "user", text: user }, { type: "model", response: response ? [response] : [] });
-    const { contextText } = this.chatWrapper.generateContextState({ chatHistory: history });
-    return contextText.tokenize(this.model.tokenizer);
+    return this.chatWrapper.generateContextState({ chatHistory: history }).contextText;
+  }
+
+  private historyTokens(system: string | null, user: string, response: string): Token[] {
+    return this.historyText(system, user, response).tokenize(this.model.tokenizer);
+  }
+
+  /** Gate input text: the user turn templated with the generation prompt, as the gateway's engine does. */
+  applyChatTemplate(messages: readonly { role: string; content: string }[]): string {
+    const user = messages.find((m) => m.role === "user")?.content ?? "";
+    return this.historyText(null, user, "").toString();
+  }
+
+  tokenize(text: string, options?: { readonly specialTokens?: boolean }): readonly number[] {
+    return this.model.tokenize(text, options?.specialTokens ?? false);
+  }
+
+  /** Architecture numbers of the loaded model. */
+  get embeddingSize(): number {
+    return this.model.embeddingVectorSize;
   }
 
   async teacherTopK(request: TeacherRequest): Promise<TeacherSignal> {
     request.signal?.throwIfAborted();
     const prefix = this.historyTokens(request.system, request.user, "");
-    const full = this.historyTokens(request.system, request.user, request.response);
+    let full: Token[];
     let start = 0;
-    while (start < prefix.length && start < full.length && prefix[start] === full[start]) start++;
+    if (request.responseTokens) {
+      // Score exactly the sampled tokens after exactly the prompt the generation saw.
+      full = [...prefix, ...(request.responseTokens as Token[])];
+      start = prefix.length;
+    } else {
+      full = this.historyTokens(request.system, request.user, request.response);
+      while (start < prefix.length && start < full.length && prefix[start] === full[start]) start++;
+    }
     const responseTokens = full.slice(start);
     const n = responseTokens.length;
     const k = request.topK;

@@ -21,6 +21,8 @@ export interface GenerateResult {
   readonly text: string;
   /** Generated tokens (excluding the end-of-generation token). */
   readonly tokenCount: number;
+  /** The generated token ids, exactly as sampled (the teacher scores these, not a re-tokenisation). */
+  readonly tokens: readonly number[];
   /** `length` when `maxTokens` cut the answer off (a runaway generation for our purposes). */
   readonly finishReason: "stop" | "length";
 }
@@ -30,6 +32,8 @@ export interface TeacherRequest {
   readonly user: string;
   /** The response whose tokens are scored with the system prompt in context. */
   readonly response: string;
+  /** The response's token ids as generated; when absent the response text is tokenised in the template. */
+  readonly responseTokens?: readonly number[] | undefined;
   readonly topK: number;
   readonly signal?: AbortSignal | undefined;
 }

@@ -6,6 +6,8 @@ export const generationSchema = z.object({
   text: z.string(),
   tokens: z.number().int().nonnegative(),
   finishReason: z.enum(["stop", "length"]),
+  /** Generated token ids (kept for answers: the teacher scores exactly these). */
+  tokenIds: z.array(z.number().int().nonnegative()).optional(),
 });
 export type Generation = z.infer<typeof generationSchema>;
 

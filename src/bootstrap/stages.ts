@@ -43,9 +43,11 @@ async function generation(
   temperature: number,
   maxTokens: number,
   ctx: StageContext,
+  keepTokenIds = false,
 ): Promise<Generation> {
   const r = await model.generate({ system, user, temperature, maxTokens, seed: ctx.seed, signal: ctx.signal });
-  return { text: r.text.trim(), tokens: r.tokenCount, finishReason: r.finishReason };
+  const g: Generation = { text: r.text.trim(), tokens: r.tokenCount, finishReason: r.finishReason };
+  return keepTokenIds ? { ...g, tokenIds: [...r.tokens] } : g;
 }
 
 /** A generation cut off by the token limit that mostly repeats itself (distinct word-trigram share < 0.5). */
@@ -213,7 +215,7 @@ export function runJudgeStage(
       const sub = (part: string): StageContext => ({ seed: deriveSeed(ctx.seed, part), signal: ctx.signal });
       const [baseline, withPersona] = await Promise.all([
         generation(model, null, q.text, options.answerTemperature, options.answerMaxTokens, sub("baseline")),
-        generation(model, persona.long, q.text, options.answerTemperature, options.answerMaxTokens, sub("persona")),
+        generation(model, persona.long, q.text, options.answerTemperature, options.answerMaxTokens, sub("persona"), true),
       ]);
       const base = { persona: q.source, query: q.text, baseline, withPersona };
       if (baseline.text === "" || withPersona.text === "") {
@@ -263,6 +265,7 @@ export function runTeacherStage(
         system: personas.get(value.persona)!.long,
         user: value.query,
         response: value.withPersona.text,
+        responseTokens: value.withPersona.tokenIds,
         topK: options.teacherTopK,
         signal: ctx.signal,
       });

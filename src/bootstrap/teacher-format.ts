@@ -15,12 +15,14 @@
  *     u32           id length in bytes (L)
  *     L bytes       id, UTF-8 (the sample key in distill.jsonl), zero-padded to a multiple of 4
  *     u32           response token count (n)
- *     u32 × n       response token ids, as the teacher tokenised the response inside the chat template
+ *     u32 × n       response token ids, exactly as the persona answer was sampled
  *     u32 × n·k     top-k token ids per position, highest logit first
  *     f16/f32 × n·k raw logits matching the ids (zero-padded to a multiple of 4 bytes)
  *
- * Row t holds the logits that predict response token t. The student sees the same query without
- * the persona; its prompt comes from distill.jsonl (`query`) and its response tokens are these ids.
+ * Row t holds the teacher's logits predicting response token t, with the persona as system prompt
+ * (the chat template's tokens up to the assistant turn, then response tokens 0..t-1). The student
+ * sees the same query without the persona: its prompt is `query` from distill.jsonl, chat-templated
+ * with no system message, followed by these response ids.
  */
 import { readFile } from "node:fs/promises";
 import { getFloat16, setFloat16 } from "@petamoriken/float16";

@@ -55,7 +55,8 @@ export async function loadPersonaDir(dir: string): Promise<Persona[]> {
       problems.push(`${name}: not valid ${extname(name).slice(1).toUpperCase()} (${(err as Error).message.split("\n")[0]})`);
       continue;
     }
-    const parsed = personaFileSchema.safeParse(raw);
+    // Parse a list and a single persona separately: a union would hide the real issue behind "Invalid input".
+    const parsed = Array.isArray(raw) ? personaFileSchema.options[1].safeParse(raw) : personaFileSchema.options[0].safeParse(raw);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) problems.push(`${name}: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
       continue;

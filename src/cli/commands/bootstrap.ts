@@ -1,0 +1,152 @@
+/**
+ * `prism bootstrap --model M --out adapters/NAME [--personas DIR | --domains LIST] [--queries N] [--seed S] [--concurrency K]`
+ * Runs the PRISM bootstrap with progress bars; Ctrl-C stops between records, rerunning continues.
+ */
+import { existsSync } from "node:fs";
+import os from "node:os";
+import { basename, resolve } from "node:path";
+import { MultiBar, Presets, type SingleBar } from "cli-progress";
+import type { Command } from "commander";
+import { InvalidArgumentError, Option } from "commander";
+import { baseModelSpecOf, describeServedModel } from "../../adapters/served-model.js";
+import { packNameSchema } from "../../adapters/manifest.js";
+import { tokenEmbeddingFeatures } from "../../bootstrap/gate-features.js";
+import { LlamaBootstrapModel } from "../../bootstrap/llama-model.js";
+import { labelSchemeSchema } from "../../bootstrap/options.js";
+import { builtinPersonas, loadPersonaDir, parseDomains } from "../../bootstrap/personas/load.js";
+import { runBootstrap, type PersonaSource } from "../../bootstrap/pipeline.js";
+import type { StageProgress } from "../../bootstrap/stage-runner.js";
+import { BootstrapError } from "../../errors.js";
+
+const DEFAULT_MODEL_PATH = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("must be an integer ≥ 0");
+  return n;
+}
+
+/** One bar per stage with counts and ETA; nothing when stderr is not a terminal. */
+export function cliProgress(): StageProgress & { close(): void } {
+  if (!process.stderr.isTTY) {
+    return {
+      start: (stage, total, done) => process.stderr.write(`[bootstrap] ${stage}: ${done}/${total} done, running the rest\n`),
+      increment: () => {},
+      stop: (stage) => process.stderr.write(`[bootstrap] ${stage}: stopped\n`),
+      close: () => {},
+    };
+  }
+  const multi = new MultiBar(
+    { format: " {stage} [{bar}] {value}/{total} | {percentage}% | ETA {eta_formatted} | {resumed} resumed", hideCursor: true, clearOnComplete: false },
+    Presets.shades_classic,
+  );
+  const bars = new Map<string, SingleBar>();
+  return {
+    start: (stage, total, done) => bars.set(stage, multi.create(total, done, { stage: stage.padEnd(9), resumed: done })),
+    increment: (stage) => bars.get(stage)?.increment(),
+    stop: (stage) => bars.get(stage)?.stop(),
+    close: () => multi.stop(),
+  };
+}
+
+interface BootstrapCliOptions {
+  model: string;
+  out: string;
+  runDir?: string;
+  personas?: string;
+  domains?: string;
+  queries: number;
+  knowledge?: number;
+  seed: number;
+  concurrency: number;
+  answerTokens: number;
+  threads: number;
+  labels: string;
+  packPersona?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command("bootstrap")
+    .description("PRISM bootstrap: self-generated queries, self-judged persona answers, teacher logits, gate head, adapter pack")
+    .option("--model <path>", `GGUF model file ('default' = ${DEFAULT_MODEL_PATH})`, "default")
+    .requiredOption("--out <dir>", "pack folder to write, e.g. adapters/my-pack (its name is the folder name)")
+    .option("--run-dir <dir>", "stage files (resumable); default <out>/run")
+    .addOption(new Option("--personas <dir>", "folder of persona .yaml/.json files").conflicts("domains"))
+    .option("--domains <list>", 'comma-separated domain names; the model writes the personas ("tax law,poetry")')
+    .option("--queries <n>", "curator generations per persona", positiveInt, 50)
+    .option("--knowledge <n>", "knowledge-style contrast queries (default 3 × --queries)", nonNegativeInt)
+    .option("--seed <s>", "run seed", nonNegativeInt, 0)
+    .option("--concurrency <k>", "simultaneous generations (engine sequences)", positiveInt, 4)
+    .option("--answer-tokens <n>", "max tokens per answer", positiveInt, 512)
+    .option("--threads <n>", "compute threads (default: all cores; 1 is faster on a machine busy with other work)", positiveInt, os.availableParallelism())
+    .addOption(new Option("--labels <scheme>", "gate label scheme").choices(labelSchemeSchema.options).default("combined"))
+    .option("--pack-persona <name>", "persona the persona-prompt pack injects (default: most distill wins)")
+    .action(async (opts: BootstrapCliOptions) => {
+      const modelPath = resolve(opts.model === "default" ? DEFAULT_MODEL_PATH : opts.model);
+      if (!existsSync(modelPath)) throw new BootstrapError(`--model ${opts.model}: no such file (${modelPath})`);
+      const outDir = resolve(opts.out);
+      const packName = packNameSchema.safeParse(basename(outDir));
+      if (!packName.success) throw new BootstrapError(`--out ${opts.out}: pack folder name ${packName.error.issues[0]?.message}`);
+      const personas: PersonaSource = opts.domains
+        ? { kind: "domains", domains: parseDomains(opts.domains) }
+        : { kind: "personas", personas: opts.personas ? await loadPersonaDir(opts.personas) : builtinPersonas() };
+
+      const abort = new AbortController();
+      let interrupts = 0;
+      const onSigint = () => {
+        if (++interrupts > 1) process.exit(130);
+        process.stderr.write("\n[bootstrap] stopping after the records in flight; rerun the same command to continue (Ctrl-C again to quit now)\n");
+        abort.abort(new BootstrapError("interrupted"));
+      };
+      process.on("SIGINT", onSigint);
+      const progress = cliProgress();
+      const model = await LlamaBootstrapModel.load({ modelPath, parallelism: opts.concurrency, threads: opts.threads });
+      try {
+        const served = await describeServedModel(modelPath);
+        const features = await tokenEmbeddingFeatures(modelPath, model);
+        const result = await runBootstrap(
+          { model, features, baseModel: baseModelSpecOf(served), progress, signal: abort.signal },
+          {
+            outDir,
+            packName: packName.data,
+            runDir: opts.runDir ? resolve(opts.runDir) : undefined,
+            personas,
+            options: {
+              seed: opts.seed,
+              queriesPerPersona: opts.queries,
+              knowledgeQueries: opts.knowledge ?? null,
+              answerMaxTokens: opts.answerTokens,
+              labels: labelSchemeSchema.parse(opts.labels),
+              packPersona: opts.packPersona ?? null,
+            },
+          },
+        );
+        progress.close();
+        const t = result.report.totals;
+        process.stdout.write(
+          `pack written: ${outDir} (persona-prompt mode)\n` +
+            `queries kept ${t.queriesKept}/${t.queriesGenerated}, distill ${t.distill} / retain ${t.retain}, ` +
+            `gate held-out accuracy ${result.report.gate.heldOutAccuracy === null ? "–" : (100 * result.report.gate.heldOutAccuracy).toFixed(1) + "%"}\n` +
+            `report: ${outDir}/report.md\n`,
+        );
+      } catch (err) {
+        progress.close();
+        if (abort.signal.aborted) {
+          process.stderr.write("[bootstrap] interrupted; finished records are saved\n");
+          process.exitCode = 130;
+          return;
+        }
+        throw err;
+      } finally {
+        process.off("SIGINT", onSigint);
+        await model.dispose();
+      }
+    });
+}

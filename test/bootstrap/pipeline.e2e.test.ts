@@ -1,0 +1,169 @@
+/**
+ * The whole bootstrap on the tiny fixture model: real generations through node-llama-cpp, small N.
+ * Checks that counts add up across stages, the pack validates, an interrupted run resumes to the same
+ * result, and the same seed gives byte-identical stage files.
+ */
+import { readFile, readdir, mkdtemp } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadAdapterPack } from "../../src/adapters/pack.js";
+import { baseModelSpecOf, describeServedModel, type ServedModel } from "../../src/adapters/served-model.js";
+import { tokenEmbeddingFeatures } from "../../src/bootstrap/gate-features.js";
+import { LlamaBootstrapModel } from "../../src/bootstrap/llama-model.js";
+import type { GateFeatureExtractor } from "../../src/bootstrap/model.js";
+import type { BootstrapOptionsInput } from "../../src/bootstrap/options.js";
+import { builtinPersonas } from "../../src/bootstrap/personas/load.js";
+import { runBootstrap, type BootstrapRunInput } from "../../src/bootstrap/pipeline.js";
+import { judgedRecordSchema, queryRecordSchema } from "../../src/bootstrap/records.js";
+import type { StageProgress } from "../../src/bootstrap/stage-runner.js";
+import { readTeacherFile } from "../../src/bootstrap/teacher-format.js";
+import { fixturePaths } from "../helpers/paths.js";
+
+const OPTIONS: BootstrapOptionsInput = {
+  seed: 11,
+  queriesPerPersona: 3,
+  knowledgeQueries: 3,
+  queryMaxTokens: 24,
+  answerMaxTokens: 24,
+  judgeMaxTokens: 3,
+  teacherTopK: 8,
+  minQueryChars: 5,
+};
+const personas = builtinPersonas().filter((p) => ["writing", "math", "safety_monitor"].includes(p.name));
+
+let model: LlamaBootstrapModel;
+let features: GateFeatureExtractor;
+let served: ServedModel;
+let root: string;
+
+beforeAll(async () => {
+  const { modelPath } = fixturePaths();
+  model = await LlamaBootstrapModel.load({ modelPath, parallelism: 2, contextPerSequence: 1024, threads: 1 });
+  features = await tokenEmbeddingFeatures(modelPath, model);
+  served = await describeServedModel(modelPath);
+  root = await mkdtemp(join(tmpdir(), "bootstrap-e2e-"));
+});
+
+afterAll(async () => {
+  await model?.dispose();
+});
+
+function input(name: string): BootstrapRunInput {
+  return { outDir: join(root, name), packName: name, personas: { kind: "personas", personas }, options: OPTIONS };
+}
+
+const deps = (extra: { progress?: StageProgress; signal?: AbortSignal } = {}) => ({
+  model,
+  features,
+  baseModel: baseModelSpecOf(served),
+  ...extra,
+});
+
+const readJsonl = async (path: string) =>
+  (await readFile(path, "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { key: string; value: unknown });
+
+describe("prism bootstrap on the fixture model", () => {
+  it("runs every stage, counts add up and the pack validates", async () => {
+    const { report, outDir, runDir } = await runBootstrap(deps(), input("pack-a"));
+    const queries = (await readJsonl(join(runDir, "queries.jsonl"))).map((r) => queryRecordSchema.parse(r.value));
+    expect(queries).toHaveLength(3 * 3 + 3);
+    expect(report.totals.queriesGenerated).toBe(12);
+    const kept = (await readFile(join(runDir, "queries.kept.jsonl"), "utf8")).split("\n").filter(Boolean);
+    expect(report.totals.queriesKept).toBe(kept.length);
+    const dropped = Object.entries(report.drops).filter(([k]) => k.startsWith("query-")).reduce((a, [, v]) => a + v, 0);
+    expect(report.totals.queriesKept + dropped).toBe(12);
+
+    const judged = (await readJsonl(join(runDir, "judged.jsonl"))).map((r) => judgedRecordSchema.parse(r.value));
+    expect(judged.length).toBe(report.perPersona.reduce((a, p) => a + p.kept, 0));
+    expect(report.totals.distill + report.totals.retain).toBe(judged.length);
+    for (const p of report.perPersona) expect(p.win + p.tie + p.loss + p.split + p.garbage).toBe(p.judged);
+    const judgedWithVerdicts = judged.filter((j) => j.verdicts.length > 0).length;
+    expect(report.verdicts.total).toBe(2 * judgedWithVerdicts);
+    expect(report.verdicts.A + report.verdicts.B + report.verdicts.TIE + report.verdicts.unparsable).toBe(report.verdicts.total);
+
+    const teacher = await readTeacherFile(join(outDir, "teacher.prtk"));
+    expect(teacher.topK).toBe(8);
+    expect(teacher.records).toHaveLength(report.totals.distill);
+    expect(teacher.records.reduce((a, r) => a + r.responseTokens.length, 0)).toBe(report.totals.teacherTokens);
+    const distillLines = (await readFile(join(outDir, "distill.jsonl"), "utf8")).split("\n").filter(Boolean);
+    expect(distillLines).toHaveLength(report.totals.distill);
+
+    for (const f of ["manifest.json", "gate.json", "persona.txt", "report.md", "report.json", "provenance.json", "retain.jsonl"]) {
+      expect(existsSync(join(outDir, f)), f).toBe(true);
+    }
+    const pack = await loadAdapterPack(outDir, served);
+    expect(pack.manifest.mode).toBe("persona-prompt");
+    expect(pack.loraPath).toBeNull();
+    expect(pack.gate.inputDim).toBe(features.spec.dim);
+    const provenance = pack.manifest.provenance as { seed: number; modelFingerprint: string };
+    expect(provenance.seed).toBe(11);
+    expect(provenance.modelFingerprint).toBe(model.fingerprint);
+    expect(report.gate.labelCounts.apply + report.gate.labelCounts.retain).toBe(report.gate.samples.train + report.gate.samples.heldOut);
+    expect(Object.keys(report.wallMs)).toEqual(expect.arrayContaining(["queries", "judged", "teacher", "features", "gate-training"]));
+    expect(await readFile(join(outDir, "report.md"), "utf8")).toContain("| writing | generative | 3 |");
+  });
+
+  it("an interrupted run resumes where it stopped and ends with the same data (determinism)", async () => {
+    const abort = new AbortController();
+    let judgedDone = 0;
+    const progress: StageProgress = {
+      start() {},
+      stop() {},
+      increment(stage) {
+        if (stage === "judged" && ++judgedDone === 2) abort.abort(new Error("test interrupt"));
+      },
+    };
+    await expect(runBootstrap(deps({ progress, signal: abort.signal }), input("pack-b"))).rejects.toThrow("test interrupt");
+    const runB = join(root, "pack-b", "run");
+    expect(existsSync(join(runB, "queries.done.json"))).toBe(true);
+    expect(existsSync(join(runB, "judged.done.json"))).toBe(false);
+    const partial = await readJsonl(join(runB, "judged.jsonl"));
+    expect(partial.length).toBeGreaterThanOrEqual(2);
+    expect(existsSync(join(root, "pack-b", "manifest.json"))).toBe(false);
+
+    let resumedFrom = -1;
+    const second: StageProgress = { start: (stage, _t, done) => stage === "judged" && (resumedFrom = done), increment() {}, stop() {} };
+    const { report } = await runBootstrap(deps({ progress: second }), input("pack-b"));
+    expect(resumedFrom).toBe(partial.length);
+    expect(report.totals.judged).toBeGreaterThan(0);
+
+    // Same seed → the same bytes in every stage file and the pack's data, despite the interruption.
+    const runA = join(root, "pack-a", "run");
+    for (const f of ["queries.jsonl", "queries.kept.jsonl", "judged.jsonl", "teacher.jsonl", "features.jsonl"]) {
+      expect(await readFile(join(runB, f), "utf8"), f).toBe(await readFile(join(runA, f), "utf8"));
+    }
+    for (const f of ["teacher.prtk", "gate.json", "distill.jsonl", "retain.jsonl"]) {
+      expect(Buffer.compare(await readFile(join(root, "pack-b", f)), await readFile(join(root, "pack-a", f))), f).toBe(0);
+    }
+    const teacherFiles = existsSync(join(runB, "teacher")) ? await readdir(join(runB, "teacher")) : [];
+    expect(teacherFiles).toHaveLength(report.totals.distill);
+  });
+
+  it("teacher top-k scores the generated tokens: greedy tokens are the teacher's top-1 under the same prompt", async () => {
+    const system = personas[0]!.long;
+    const user = "Write one sentence about rivers.";
+    const greedy = await model.generate({ system, user, temperature: 0, maxTokens: 16, seed: 1 });
+    const signal = await model.teacherTopK({ system, user, response: greedy.text, responseTokens: greedy.tokens, topK: 8 });
+    expect(Array.from(signal.responseTokens)).toEqual(greedy.tokens);
+    const n = signal.responseTokens.length;
+    expect(n).toBeGreaterThan(0);
+    expect(signal.topIds).toHaveLength(n * 8);
+    let top1 = 0;
+    for (let i = 0; i < n; i++) {
+      const row = signal.topLogits.subarray(i * 8, i * 8 + 8);
+      for (let j = 1; j < 8; j++) expect(row[j]!).toBeLessThanOrEqual(row[j - 1]!);
+      if (signal.topIds[i * 8] === signal.responseTokens[i]) top1++;
+    }
+    // Greedy picked the argmax at every step, so the teacher's top-1 is the generated token everywhere.
+    expect(top1).toBe(n);
+  });
+
+  it("a different seed gives different queries", async () => {
+    const other = await runBootstrap(deps(), { ...input("pack-c"), options: { ...OPTIONS, seed: 12 } });
+    const a = await readFile(join(root, "pack-a", "run", "queries.jsonl"), "utf8");
+    const c = await readFile(join(other.runDir, "queries.jsonl"), "utf8");
+    expect(c).not.toBe(a);
+  });
+});

@@ -1,0 +1,150 @@
+import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { filterQueries, jaccard, tokenSet } from "../../src/bootstrap/dedupe.js";
+import { gateLabel } from "../../src/bootstrap/labels.js";
+import { BUILTIN_PERSONAS } from "../../src/bootstrap/personas/builtin.js";
+import { loadPersonaDir, parseDomains } from "../../src/bootstrap/personas/load.js";
+import { wordCount } from "../../src/bootstrap/personas/schema.js";
+import { cleanQuery, parseVerdict } from "../../src/bootstrap/prompts.js";
+import { decideOutcome, isRunaway, type KeptQuery } from "../../src/bootstrap/stages.js";
+import { BootstrapError } from "../../src/errors.js";
+
+describe("built-in personas", () => {
+  it("has the 8 MT-Bench categories and 4 behavioural personas in three lengths", () => {
+    expect(BUILTIN_PERSONAS.map((p) => p.name)).toEqual([
+      "writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem", "humanities",
+      "critic", "safety_monitor", "helpful", "compliant",
+    ]);
+    for (const p of BUILTIN_PERSONAS) {
+      expect(wordCount(p.long), `${p.name} long`).toBeGreaterThanOrEqual(150);
+      expect(wordCount(p.long), `${p.name} long`).toBeLessThanOrEqual(180);
+      expect(wordCount(p.medium), `${p.name} medium`).toBeGreaterThanOrEqual(50);
+      expect(wordCount(p.medium), `${p.name} medium`).toBeLessThanOrEqual(60);
+      expect(wordCount(p.short), `${p.name} short`).toBeGreaterThanOrEqual(4);
+      expect(wordCount(p.short), `${p.name} short`).toBeLessThanOrEqual(7);
+    }
+    expect(BUILTIN_PERSONAS.find((p) => p.name === "safety_monitor")?.intent).toBe("safety");
+  });
+});
+
+describe("persona files", () => {
+  it("loads YAML and JSON, fills medium/short from the long form", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "personas-"));
+    await writeFile(join(dir, "a.yaml"), "name: tax_law\nintent: generative\nlong: You are an expert in tax law. You explain rules precisely. You cite the relevant provisions.\n");
+    await writeFile(join(dir, "b.json"), JSON.stringify([{ name: "poet", long: "You are a poet who writes vivid, musical verse about nature.", short: "You are a poet." }]));
+    await writeFile(join(dir, "ignored.txt"), "not a persona");
+    const personas = await loadPersonaDir(dir);
+    expect(personas.map((p) => p.name)).toEqual(["tax_law", "poet"]);
+    expect(personas[0]!.medium.length).toBeGreaterThan(0);
+    expect(personas[1]!.intent).toBe("generative");
+    expect(personas[1]!.short).toBe("You are a poet.");
+  });
+
+  it("lists every problem of every bad file at once", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "personas-"));
+    await writeFile(join(dir, "bad-name.yaml"), "name: Bad Name\nlong: You are an expert in many many things indeed.\n");
+    await writeFile(join(dir, "bad-yaml.yaml"), "name: [unclosed\n");
+    await writeFile(join(dir, "bad-intent.json"), JSON.stringify({ name: "x", intent: "creative", long: "You are an expert in many many things indeed." }));
+    const err = await loadPersonaDir(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BootstrapError);
+    const msg = (err as Error).message;
+    expect(msg).toContain("bad-name.yaml: name");
+    expect(msg).toContain("bad-yaml.yaml: not valid YAML");
+    expect(msg).toContain("bad-intent.json: intent");
+  });
+
+  it("refuses duplicate names, empty and missing folders", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "personas-"));
+    const long = "You are an expert in many many things indeed.";
+    await writeFile(join(dir, "a.yaml"), `name: same\nlong: ${long}\n`);
+    await writeFile(join(dir, "b.yaml"), `name: same\nlong: ${long}\n`);
+    await expect(loadPersonaDir(dir)).rejects.toThrow(/appears twice/);
+    const empty = join(dir, "empty");
+    await mkdir(empty);
+    await expect(loadPersonaDir(empty)).rejects.toThrow(/no .yaml/);
+    await expect(loadPersonaDir(join(dir, "missing"))).rejects.toThrow(/cannot read folder/);
+  });
+
+  it("parses --domains into route-safe names", () => {
+    expect(parseDomains(" Tax Law, marine biology ,,Café culture")).toEqual([
+      { domain: "Tax Law", name: "tax_law" },
+      { domain: "marine biology", name: "marine_biology" },
+      { domain: "Café culture", name: "cafe_culture" },
+    ]);
+    expect(() => parseDomains(" , ")).toThrow(BootstrapError);
+    expect(() => parseDomains("a b,a-b")).toThrow(/two domains/);
+  });
+});
+
+describe("query filtering", () => {
+  const items = [
+    { key: "a/0", text: "Write a sonnet about the autumn rain falling on the city." },
+    { key: "a/1", text: "short one" },
+    { key: "a/2", text: "WRITE a sonnet about the autumn rain falling on the city!" },
+    { key: "a/3", text: "Write a sonnet about the autumn rain falling on a city." },
+    { key: "a/4", text: "Explain how a transistor amplifies a signal." },
+    { key: "a/5", text: "   " },
+  ];
+  it("drops short, exact and near duplicates, keeps first occurrences", () => {
+    const d = filterQueries(items, (i) => i.text, (i) => i.key, { minChars: 15, nearDuplicateJaccard: 0.8 });
+    expect(d.map((x) => x.reason)).toEqual([null, "too-short", "duplicate", "near-duplicate", null, "empty"]);
+    expect(d[2]!.duplicateOf).toBe("a/0");
+    expect(d[3]!.duplicateOf).toBe("a/0");
+  });
+  it("Jaccard of token sets", () => {
+    expect(jaccard(tokenSet("a b c"), tokenSet("a b d"))).toBeCloseTo(0.5);
+    expect(jaccard(tokenSet(""), tokenSet(""))).toBe(1);
+  });
+});
+
+describe("judge output", () => {
+  it("parses A/B/TIE in the forms small models write", () => {
+    expect(parseVerdict("A")).toBe("A");
+    expect(parseVerdict(" b.")).toBe("B");
+    expect(parseVerdict("[[A]]")).toBe("A");
+    expect(parseVerdict("Answer B is better")).toBe("B");
+    expect(parseVerdict("The better answer is: A")).toBe("A");
+    expect(parseVerdict("Tie")).toBe("TIE");
+    expect(parseVerdict("**TIE**")).toBe("TIE");
+    expect(parseVerdict("")).toBeNull();
+    expect(parseVerdict("Both answers are good")).toBeNull();
+    expect(parseVerdict("Answering this requires")).toBeNull();
+  });
+  it("persona wins only when it wins both orders", () => {
+    const v = (order: "persona-first" | "baseline-first", winner: "persona" | "baseline" | "tie" | null) => ({
+      order, reply: "", verdict: null, winner,
+    });
+    expect(decideOutcome([v("persona-first", "persona"), v("baseline-first", "persona")])).toEqual({ set: "distill", reason: "persona-won-both" });
+    expect(decideOutcome([v("persona-first", "persona"), v("baseline-first", "baseline")])).toEqual({ set: "retain", reason: "split" });
+    expect(decideOutcome([v("persona-first", "tie"), v("baseline-first", "tie")])).toEqual({ set: "retain", reason: "tie" });
+    expect(decideOutcome([v("persona-first", "baseline"), v("baseline-first", "baseline")])).toEqual({ set: "retain", reason: "baseline-won-both" });
+    expect(decideOutcome([v("persona-first", "persona"), v("baseline-first", null)])).toEqual({ set: "retain", reason: "unparsable-verdict" });
+  });
+  it("cleans curator wrappers and spots runaway generations", () => {
+    expect(cleanQuery('Request: "How do I write a cover letter?"')).toBe("How do I write a cover letter?");
+    expect(cleanQuery("**User request:** Plan a trip")).toBe("Plan a trip");
+    const loop = Array.from({ length: 40 }, () => "the cat sat").join(" ");
+    expect(isRunaway({ text: loop, tokens: 120, finishReason: "length" })).toBe(true);
+    expect(isRunaway({ text: loop, tokens: 120, finishReason: "stop" })).toBe(false);
+  });
+});
+
+describe("gate labels", () => {
+  const q = (kind: "persona" | "knowledge", intent: "generative" | "safety" | "discriminative"): KeptQuery => ({
+    key: "k", source: "s", kind, intent, style: null, subject: null, raw: { text: "", tokens: 0, finishReason: "stop" }, text: "q",
+  });
+  const judged = (set: "distill" | "retain", reason: "persona-won-both" | "baseline-won-both" | "split") => ({
+    persona: "s", query: "q", baseline: { text: "", tokens: 0, finishReason: "stop" as const }, withPersona: { text: "", tokens: 0, finishReason: "stop" as const }, verdicts: [], set, reason,
+  });
+  it("verdict = PRISM as published; combined adds intent and contrast", () => {
+    expect(gateLabel(q("persona", "generative"), judged("retain", "split"), "verdict")).toBe("retain");
+    expect(gateLabel(q("knowledge", "discriminative"), undefined, "verdict")).toBeNull();
+    expect(gateLabel(q("knowledge", "discriminative"), undefined, "combined")).toBe("retain");
+    expect(gateLabel(q("persona", "generative"), judged("retain", "split"), "combined")).toBe("apply");
+    expect(gateLabel(q("persona", "safety"), judged("retain", "baseline-won-both"), "combined")).toBe("retain");
+    expect(gateLabel(q("persona", "discriminative"), judged("distill", "persona-won-both"), "combined")).toBe("apply");
+    expect(gateLabel(q("persona", "discriminative"), judged("retain", "split"), "intent")).toBe("retain");
+  });
+});
