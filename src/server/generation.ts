@@ -4,9 +4,10 @@
  */
 import { randomBytes } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Engine, FinishReason, GenerateRequest, GeneratedTokenLogprob, Generation, GenerationEvent, ToolCall, Usage } from "../engine/types.js";
+import type { Engine, FinishReason, GenerateRequest, GeneratedTokenLogprob, GenerationEvent, ToolCall, Usage } from "../engine/types.js";
 import type { RouteDecision } from "../routing/types.js";
 import { mapError } from "./error-mapping.js";
+import { observeGeneration } from "./plugins/operations.js";
 import { SseWriter } from "./sse.js";
 
 export function completionId(prefix: string): string {
@@ -50,7 +51,7 @@ export interface Collected {
   usage: Usage;
 }
 
-export async function collect(generation: Generation): Promise<Collected> {
+export async function collect(generation: AsyncIterable<GenerationEvent>): Promise<Collected> {
   const out: Collected = { text: "", toolCalls: [], logprobs: [], finishReason: "stop", usage: { promptTokens: 0, completionTokens: 0 } };
   for await (const event of generation) {
     if (event.type === "text") {
@@ -88,7 +89,8 @@ export async function streamGeneration(
   keepAliveMs: number,
 ): Promise<void> {
   const generation = await engine.generate(request);
-  const iterator = generation[Symbol.asyncIterator]();
+  // Timed by the telemetry plugin (spans, inter-token latency, token budget); prompt-token limit checked.
+  const iterator = observeGeneration(reply.request, generation)[Symbol.asyncIterator]();
   const first = await iterator.next(); // `started`: admitted and holding a sequence
   reply.hijack();
   const sse = new SseWriter(reply.raw);

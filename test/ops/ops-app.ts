@@ -8,10 +8,10 @@ import { authConfigSchema, type ApiKeySpec } from "../../src/config/sections/aut
 import { corsConfigSchema, type CorsConfig } from "../../src/config/sections/cors.js";
 import { limitsConfigSchema, type LimitsConfig } from "../../src/config/sections/limits.js";
 import { telemetryConfigSchema, type TelemetryConfig } from "../../src/config/sections/telemetry.js";
-import type { GenerationEvent } from "../../src/engine/types.js";
+import type { Generation, GenerationEvent } from "../../src/engine/types.js";
 import { PrismError } from "../../src/errors.js";
 import { ApiKeyStore } from "../../src/server/plugins/auth-keys.js";
-import { registerOperations } from "../../src/server/plugins/operations.js";
+import { observeDecision, observeGeneration, observeSpan, registerOperations } from "../../src/server/plugins/operations.js";
 import { loggingServerOptions, type LogDestination } from "../../src/telemetry/logging.js";
 import { Telemetry } from "../../src/telemetry/telemetry.js";
 
@@ -78,7 +78,7 @@ export async function startOpsApp(options: OpsAppOptions = {}): Promise<OpsApp> 
   });
 
   const usage = options.usage ?? { promptTokens: 7, completionTokens: 3 };
-  async function* scripted(): AsyncGenerator<GenerationEvent> {
+  async function* events(): AsyncGenerator<GenerationEvent> {
     yield { type: "started", queueMs: 5 };
     for (let i = 0; i < usage.completionTokens; i++) {
       await new Promise((r) => setTimeout(r, 2));
@@ -86,12 +86,13 @@ export async function startOpsApp(options: OpsAppOptions = {}): Promise<OpsApp> 
     }
     yield { type: "done", finishReason: "stop", usage };
   }
+  const scripted = (): Generation => Object.assign(events(), { promptTokens: usage.promptTokens, maxTokens: 16 });
 
   app.get("/health", async () => ({ status: "ok" }));
   app.post("/admin/adapters/reload", async () => ({ ok: true }));
   app.post("/v1/chat/completions", async (request, reply) => {
-    await request.telemetry.span("prism.validation", () => undefined);
-    await request.telemetry.decide(async () => ({
+    await observeSpan(request, "prism.validation", () => undefined);
+    await observeDecision(request, async () => ({
       route: "writing",
       adapter: "writing",
       gateScore: 0.9,
@@ -106,13 +107,13 @@ export async function startOpsApp(options: OpsAppOptions = {}): Promise<OpsApp> 
     if (body.stream === true) {
       reply.hijack();
       reply.raw.writeHead(200, { "content-type": "text/event-stream" });
-      for await (const event of request.telemetry.track(scripted())) reply.raw.write(`data: ${JSON.stringify(event)}\n\n`);
+      for await (const event of observeGeneration(request, scripted())) reply.raw.write(`data: ${JSON.stringify(event)}\n\n`);
       if (body.hold_ms) await new Promise((r) => setTimeout(r, body.hold_ms));
       reply.raw.end("data: [DONE]\n\n");
       return reply;
     }
     let text = "";
-    for await (const event of request.telemetry.track(scripted())) if (event.type === "text") text += event.text;
+    for await (const event of observeGeneration(request, scripted())) if (event.type === "text") text += event.text;
     return { text };
   });
 

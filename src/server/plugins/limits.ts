@@ -7,8 +7,8 @@ import { callerOf } from "./rate-limit.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** Per-request limits the handlers enforce after tokenization (see `RequestLimits`). */
-    limits: RequestLimits;
+    /** Per-request limits the handlers enforce after tokenization (see `RequestLimits`); absent without this plugin. */
+    limits?: RequestLimits;
   }
 }
 
@@ -45,7 +45,7 @@ const TOKEN_FIELDS = ["max_tokens", "max_completion_tokens"] as const;
 
 const limitsPlugin: FastifyPluginAsync<LimitsPluginOptions> = async (app, { limits, metrics }) => {
   const requestLimits = requestLimitsOf(limits);
-  app.decorateRequest("limits", null as unknown as RequestLimits);
+  app.decorateRequest("limits", undefined);
 
   // Every route gets the body limit unless it sets its own (fastify answers 413 beyond it).
   app.addHook("onRoute", (route) => {

@@ -1,5 +1,7 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { PrismConfig } from "../../config/schema.js";
+import type { Generation, GenerationEvent } from "../../engine/types.js";
+import type { RouteDecision } from "../../routing/types.js";
 import type { Telemetry } from "../../telemetry/telemetry.js";
 import authPlugin from "./auth.js";
 import type { ApiKeyStore } from "./auth-keys.js";
@@ -35,4 +37,29 @@ export async function registerOperations(app: FastifyInstance, deps: OperationsD
     ...(deps.now !== undefined ? { now: deps.now } : {}),
   });
   await app.register(limitsPlugin, { limits: config.limits, metrics });
+}
+
+/**
+ * Route-handler side of the operations plugins, safe to call when they are not registered:
+ * `observeGeneration` enforces `limits.maxPromptTokens` on the admitted generation (cancelling it when over)
+ * and times its events (spans, inter-token latency, usage for token budgets); `observeDecision` runs the
+ * router in the gate span and records the decision on the trace and metrics.
+ */
+export function observeGeneration(request: FastifyRequest, generation: Generation): AsyncIterable<GenerationEvent> {
+  try {
+    request.limits?.checkPromptTokens(generation.promptTokens);
+  } catch (error) {
+    void generation[Symbol.asyncIterator]().return?.(undefined);
+    throw error;
+  }
+  return request.telemetry?.track(generation) ?? generation;
+}
+
+export function observeDecision(request: FastifyRequest, decide: () => Promise<RouteDecision>): Promise<RouteDecision> {
+  return request.telemetry?.decide(decide) ?? decide();
+}
+
+/** Runs `fn` in a child span of the request (e.g. SPAN.validation), or just runs it without telemetry. */
+export function observeSpan<T>(request: FastifyRequest, name: string, fn: () => T): Promise<T> {
+  return request.telemetry?.span(name, fn) ?? Promise.resolve().then(fn);
 }

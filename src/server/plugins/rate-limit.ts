@@ -57,7 +57,7 @@ const rateLimitPlugin: FastifyPluginAsync<RateLimitPluginOptions> = async (app, 
       metrics?.observeRejection("token_budget");
       throw error;
     }
-    request.telemetry.onUsage((usage) => budget.charge(caller, usage.promptTokens + usage.completionTokens));
+    request.telemetry?.onUsage((usage) => budget.charge(caller, usage.promptTokens + usage.completionTokens));
   });
 };
 

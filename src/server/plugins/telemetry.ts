@@ -8,8 +8,8 @@ import type {} from "./auth.js"; // FastifyRequest.apiKey
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** Spans and request-path metrics of this request (see RequestTelemetry). */
-    telemetry: RequestTelemetry;
+    /** Spans and request-path metrics of this request (see RequestTelemetry); absent without this plugin. */
+    telemetry?: RequestTelemetry;
   }
 }
 
@@ -30,7 +30,7 @@ function contentOf(body: unknown): unknown {
 
 const telemetryPlugin: FastifyPluginAsync<TelemetryPluginOptions> = async (app, { telemetry, metricsPath }) => {
   const { tracing, metrics, config } = telemetry;
-  app.decorateRequest("telemetry", null as unknown as RequestTelemetry);
+  app.decorateRequest("telemetry", undefined);
 
   app.addHook("onRequest", async (request, reply) => {
     const parentContext = tracing.enabled

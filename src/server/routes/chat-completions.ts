@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { ChatMessage, GeneratedTokenLogprob, ResponseFormat, ToolChoice } from "../../engine/types.js";
 import { InvalidRequestError } from "../../errors.js";
 import { type RouteContext, assertServing, decideRoute, samplingOf } from "../context.js";
+import { observeDecision, observeGeneration } from "../plugins/operations.js";
 import { abortOnDisconnect, collect, completionId, prismField, routeHeaders, streamGeneration, usageBody } from "../generation.js";
 import { type ChatCompletionRequest, type ChatMessagePayload, chatCompletionRequestSchema } from "../schemas/chat.js";
 
@@ -60,12 +61,13 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
     const body = chatCompletionRequestSchema.parse(request.body);
     if (body.tools?.length === 0) throw new InvalidRequestError("tools must not be empty", "tools", "empty_array");
     const messages = toEngineMessages(body.messages);
-    const decision = await decideRoute(ctx, {
+    const decision = await observeDecision(request, () => decideRoute(ctx, {
       model: body.model,
       messages: messages.map((m) => ({ role: m.role, content: m.content })),
       routeHeader: typeof request.headers["x-prism-route"] === "string" ? request.headers["x-prism-route"] : undefined,
       user: body.user ?? (typeof request.headers["x-prism-user"] === "string" ? request.headers["x-prism-user"] : undefined),
-    });
+      keyId: request.apiKey?.id,
+    }));
     const abort = abortOnDisconnect(request, reply);
     const wantLogprobs = body.logprobs === true;
     const generateRequest = {
@@ -123,7 +125,7 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
       return reply;
     }
 
-    const result = await collect(await ctx.engine.generate(generateRequest));
+    const result = await collect(observeGeneration(request, await ctx.engine.generate(generateRequest)));
     void reply.headers(headers);
     return {
       id,

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { GeneratedTokenLogprob } from "../../engine/types.js";
 import { type RouteContext, assertServing, decideRoute, samplingOf } from "../context.js";
+import { observeDecision, observeGeneration } from "../plugins/operations.js";
 import { abortOnDisconnect, collect, completionId, prismField, routeHeaders, streamGeneration, usageBody } from "../generation.js";
 import { completionRequestSchema } from "../schemas/completions.js";
 
@@ -25,12 +26,13 @@ export function registerCompletions(app: FastifyInstance, ctx: RouteContext): vo
     assertServing(ctx);
     const body = completionRequestSchema.parse(request.body);
     const prompt = typeof body.prompt === "string" ? body.prompt : body.prompt[0]!;
-    const decision = await decideRoute(ctx, {
+    const decision = await observeDecision(request, () => decideRoute(ctx, {
       model: body.model,
       messages: [{ role: "user", content: prompt }],
       routeHeader: typeof request.headers["x-prism-route"] === "string" ? request.headers["x-prism-route"] : undefined,
       user: body.user,
-    });
+      keyId: request.apiKey?.id,
+    }));
     const abort = abortOnDisconnect(request, reply);
     const wantLogprobs = body.logprobs != null;
     const generateRequest = {
@@ -65,7 +67,7 @@ export function registerCompletions(app: FastifyInstance, ctx: RouteContext): vo
       }, ctx.config.server.keepAliveMs);
       return reply;
     }
-    const result = await collect(await ctx.engine.generate(generateRequest));
+    const result = await collect(observeGeneration(request, await ctx.engine.generate(generateRequest)));
     void reply.headers(headers);
     return {
       id,
