@@ -1,11 +1,11 @@
 /** The engine on the real SmolLM2-135M model: generation, limits, grammar, abort, adapters absent, scoring. */
-import os from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContextLengthExceededError, NotFoundError, OverloadedError } from "../../src/errors.js";
 import { LlamaEngine } from "../../src/engine/llama-engine.js";
 import type { GenerateRequest, GenerationEvent, SamplingParams } from "../../src/engine/types.js";
+import { defaultModelPath } from "../helpers/paths.js";
+import { ENGINE_TEST_THREADS } from "../server/threads.js";
 
-const MODEL = new URL("../../models/SmolLM2-135M-Instruct.Q4_1.gguf", import.meta.url).pathname;
 const greedy = (maxTokens: number, stop: string[] = []): SamplingParams => ({
   temperature: 0,
   topP: 1,
@@ -27,8 +27,8 @@ describe("LlamaEngine on SmolLM2-135M", () => {
   const engine = new LlamaEngine();
   beforeAll(async () => {
     await engine.load({
-      modelPath: MODEL,
-      threads: os.availableParallelism(),
+      modelPath: defaultModelPath(),
+      threads: ENGINE_TEST_THREADS,
       contextSize: 512,
       sequencesPerContext: 2,
       gpu: false,
