@@ -13,10 +13,11 @@ import { register as registerEval } from "./commands/eval.js";
 import { register as registerDistill } from "./commands/distill.js";
 import { register as registerImportPeft } from "./commands/adapters-import-peft.js";
 import { register as registerServe } from "./commands/serve.js";
+import { register as registerBootstrap } from "./commands/bootstrap.js";
 
 type RegisterCommand = (program: Command) => void;
 
-const COMMANDS: readonly RegisterCommand[] = [registerFixtures, registerPull, registerEval, registerDistill, registerServe, registerImportPeft];
+const COMMANDS: readonly RegisterCommand[] = [registerFixtures, registerPull, registerEval, registerDistill, registerServe, registerImportPeft, registerBootstrap];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js are both two levels below the package root.
