@@ -1,0 +1,81 @@
+/** PostgreSQL event store (pg Pool): shared by replicas when `PRISM_DATABASE_URL` is set. */
+import pg from "pg";
+import type { ArmAggregate, FeedbackEvent, ResponseEvent } from "./events.js";
+import { AGGREGATE_SQL, aggregateRow, INSERT_RESPONSE, MIGRATIONS, responseParams, type EventStore } from "./store.js";
+
+/** `?` placeholders → `$1, $2, ...`. */
+function toPg(sql: string): string {
+  let i = 0;
+  return sql.replace(/\?/g, () => `$${++i}`);
+}
+
+export class PgEventStore implements EventStore {
+  readonly kind = "postgres";
+  private readonly pool: pg.Pool;
+
+  constructor(connectionString: string, options: { max?: number; connectionTimeoutMillis?: number } = {}) {
+    this.pool = new pg.Pool({ connectionString, max: options.max ?? 4, connectionTimeoutMillis: options.connectionTimeoutMillis ?? 3000 });
+    // An idle client losing its connection must not crash the process; the next query reports it.
+    this.pool.on("error", () => undefined);
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      // Replicas starting together: one migrates, the others wait on the lock.
+      await client.query("SELECT pg_advisory_xact_lock(7741001)");
+      await client.query("CREATE TABLE IF NOT EXISTS prism_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)");
+      const done = new Set((await client.query<{ version: number }>("SELECT version FROM prism_migrations")).rows.map((r) => r.version));
+      for (const [i, sql] of MIGRATIONS.entries()) {
+        if (done.has(i + 1)) continue;
+        await client.query(sql.replace("seq INTEGER PRIMARY KEY", "seq BIGSERIAL PRIMARY KEY"));
+        await client.query("INSERT INTO prism_migrations (version, applied_at) VALUES ($1, $2)", [i + 1, Date.now()]);
+      }
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async recordResponses(events: readonly ResponseEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      for (const e of events) await client.query(toPg(INSERT_RESPONSE), responseParams(e));
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async hasResponse(id: string): Promise<boolean> {
+    return (await this.pool.query("SELECT 1 FROM prism_responses WHERE id = $1", [id])).rowCount! > 0;
+  }
+
+  async recordFeedback(event: FeedbackEvent): Promise<boolean> {
+    const result = await this.pool.query(
+      `INSERT INTO prism_feedback (response_id, score, comment, created_at)
+       SELECT id, $2, $3, $4 FROM prism_responses WHERE id = $1`,
+      [event.responseId, event.score, event.comment, event.createdAt],
+    );
+    return result.rowCount === 1;
+  }
+
+  async aggregates(experiment?: string): Promise<ArmAggregate[]> {
+    const sql = `${AGGREGATE_SQL}${experiment ? " AND r.experiment = ?" : ""} GROUP BY r.experiment, r.arm ORDER BY r.experiment, r.arm`;
+    const { rows } = await this.pool.query(toPg(sql), experiment ? [experiment] : []);
+    return (rows as Record<string, unknown>[]).map(aggregateRow);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
