@@ -97,6 +97,10 @@ export function parseVerdict(reply: string): Verdict | null {
 export function cleanQuery(raw: string): string {
   let q = raw.trim();
   q = q.replace(/^(?:\*\*)?(?:user\s+)?(?:request|query|question|task|prompt)\s*(?:\d+)?\s*[:：]\s*(?:\*\*)?/i, "");
+  // Small models keep talking after the request ("I'd be happy to help..."): keep the first paragraph
+  // when it is a request on its own.
+  const firstParagraph = q.split(/\n\s*\n/)[0]!.trim();
+  if (firstParagraph.length >= 20) q = firstParagraph;
   q = q.trim().replace(/^["“'](.*)["”']$/s, "$1").trim();
   return q;
 }

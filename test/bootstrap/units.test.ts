@@ -125,6 +125,8 @@ describe("judge output", () => {
   it("cleans curator wrappers and spots runaway generations", () => {
     expect(cleanQuery('Request: "How do I write a cover letter?"')).toBe("How do I write a cover letter?");
     expect(cleanQuery("**User request:** Plan a trip")).toBe("Plan a trip");
+    expect(cleanQuery("Plan a week-long trip to Kyoto for two.\n\nI'd be happy to help. I'd be happy to help.")).toBe("Plan a week-long trip to Kyoto for two.");
+    expect(cleanQuery("Which gas do plants absorb?\nA. Oxygen\nB. Carbon dioxide")).toBe("Which gas do plants absorb?\nA. Oxygen\nB. Carbon dioxide");
     const loop = Array.from({ length: 40 }, () => "the cat sat").join(" ");
     expect(isRunaway({ text: loop, tokens: 120, finishReason: "length" })).toBe(true);
     expect(isRunaway({ text: loop, tokens: 120, finishReason: "stop" })).toBe(false);
