@@ -2,7 +2,8 @@
  * buildApp(deps): the fastify gateway from explicit dependencies. Plugins owned by other modules (auth,
  * rate limits, telemetry) are registered through `registerPlugins`, before the routes.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { STATUS_CODES } from "node:http";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import type { PrismConfig } from "../config/schema.js";
 import type { Engine } from "../engine/types.js";
 import { NotFoundError } from "../errors.js";
@@ -45,6 +46,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: config.limits.bodyLimitBytes,
     // Streams may outlive fastify's defaults; the engine's own deadlines bound them.
     requestTimeout: 0,
+    // Refusals made before any route runs (bad URL encoding, over-long path parameter, oversized headers)
+    // answer in the OpenAI error shape too, not fastify's defaults (found by the reliability fuzzer).
+    frameworkErrors: (error, _request, reply) => {
+      const mapped = mapError(error);
+      void (reply as FastifyReply).code(mapped.status).headers(mapped.headers).send(mapped.body);
+    },
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === "ECONNRESET" || socket.destroyed) return;
+      const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+      const message = status === 431 ? "Request headers too large." : status === 408 ? "Request timed out." : "Malformed HTTP request.";
+      const text = JSON.stringify(mapError({ statusCode: status, code: null, message }).body);
+      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${text}`);
+      socket.destroy(error);
+    },
   }) as unknown as FastifyInstance;
   const lifecycle: Lifecycle = { draining: false };
   const ctx: RouteContext = {
