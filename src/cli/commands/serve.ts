@@ -7,6 +7,9 @@ import { loadConfig } from "../../config/load.js";
 import { LlamaEngine } from "../../engine/llama-engine.js";
 import { resolveModel } from "../../models/index.js";
 import { buildApp } from "../../server/app.js";
+import { loadApiKeys } from "../../server/plugins/auth-keys.js";
+import { registerOperations } from "../../server/plugins/operations.js";
+import { Telemetry } from "../../telemetry/telemetry.js";
 
 interface ServeOptions {
   config?: string;
@@ -30,8 +33,17 @@ export function register(program: Command): void {
       if (opts.model) overrides.model = { spec: opts.model };
       if (opts.port !== undefined || opts.host) overrides.server = { ...(opts.port !== undefined ? { port: opts.port } : {}), ...(opts.host ? { host: opts.host } : {}) };
       const config = loadConfig({ file: opts.config, overrides });
+      // Bad key files fail here, before listening, with every problem listed.
+      const keys = await loadApiKeys(config.auth, process.env);
+      const telemetry = new Telemetry({ config: config.telemetry, env: process.env });
       const engine = new LlamaEngine();
-      const app = await buildApp({ config, engine, logger: true });
+      telemetry.attachEngine(engine);
+      const app = await buildApp({
+        config,
+        engine,
+        logger: true,
+        registerPlugins: (instance) => registerOperations(instance, { config, telemetry, keys }),
+      });
       await app.listen({ port: config.server.port, host: config.server.host });
       const resolved = await resolveModel(config.model.spec, {
         modelsDir: opts.modelsDir,
@@ -58,6 +70,7 @@ export function register(program: Command): void {
         await engine.drain(config.engine.drainTimeoutMs);
         await app.close();
         await engine.dispose();
+        await telemetry.shutdown();
         process.exit(0);
       };
       process.once("SIGTERM", () => void shutdown("SIGTERM"));
