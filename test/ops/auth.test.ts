@@ -66,6 +66,13 @@ describe("auth plugin", () => {
     expect((await fetch(`${ops.url}/health/../v1/chat/completions`, { method: "POST" })).status).toBe(401);
   });
 
+  it("puts /metrics behind a key when it is removed from auth.publicPaths", async () => {
+    ops = await startOpsApp({ keys: [{ key: USER_KEY, admin: false }], auth: { publicPaths: ["/health"] } });
+    expect((await fetch(`${ops.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${ops.url}/metrics`, { headers: { authorization: `Bearer ${USER_KEY}` } })).status).toBe(200);
+    expect((await fetch(`${ops.url}/health`)).status).toBe(200);
+  });
+
   it("needs an admin key for admin routes (403 for a valid non-admin key)", async () => {
     ops = await startOpsApp({
       keys: [
@@ -79,6 +86,10 @@ describe("auth plugin", () => {
     expect(forbidden.status).toBe(403);
     expectOpenAiError(await forbidden.json());
     expect((await post(url, ADMIN_KEY)).status).toBe(200);
+    // A route can ask for an admin key itself (route option prismAuth), whatever its path.
+    const stats = `${ops.url}/v1/internal/stats`;
+    expect((await fetch(stats, { headers: { authorization: `Bearer ${USER_KEY}` } })).status).toBe(403);
+    expect((await fetch(stats, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).status).toBe(200);
     // An admin key also works on the API.
     expect((await post(`${ops.url}/v1/chat/completions`, ADMIN_KEY)).status).toBe(200);
   });

@@ -4,7 +4,7 @@
  */
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 import Fastify, { type FastifyInstance } from "fastify";
-import { authConfigSchema, type ApiKeySpec } from "../../src/config/sections/auth.js";
+import { authConfigSchema, type ApiKeySpec, type AuthConfig } from "../../src/config/sections/auth.js";
 import { corsConfigSchema, type CorsConfig } from "../../src/config/sections/cors.js";
 import { limitsConfigSchema, type LimitsConfig } from "../../src/config/sections/limits.js";
 import { telemetryConfigSchema, type TelemetryConfig } from "../../src/config/sections/telemetry.js";
@@ -17,6 +17,7 @@ import { Telemetry } from "../../src/telemetry/telemetry.js";
 
 export interface OpsAppOptions {
   readonly keys?: readonly ApiKeySpec[];
+  readonly auth?: Partial<AuthConfig>;
   readonly limits?: Partial<LimitsConfig>;
   readonly telemetry?: Partial<TelemetryConfig>;
   readonly cors?: Partial<CorsConfig>;
@@ -43,7 +44,7 @@ const STATUS: Record<string, number> = {
 };
 
 export async function startOpsApp(options: OpsAppOptions = {}): Promise<OpsApp> {
-  const auth = authConfigSchema.parse({});
+  const auth = authConfigSchema.parse(options.auth ?? {});
   const limits = limitsConfigSchema.parse(options.limits ?? {});
   const telemetryConfig = telemetryConfigSchema.parse({ processMetrics: false, ...options.telemetry });
   const telemetry = new Telemetry({
@@ -90,6 +91,7 @@ export async function startOpsApp(options: OpsAppOptions = {}): Promise<OpsApp> 
 
   app.get("/health", async () => ({ status: "ok" }));
   app.post("/admin/adapters/reload", async () => ({ ok: true }));
+  app.get("/v1/internal/stats", { config: { prismAuth: "admin" } }, async () => ({ ok: true }));
   app.post("/v1/chat/completions", async (request, reply) => {
     await observeSpan(request, "prism.validation", () => undefined);
     await observeDecision(request, async () => ({

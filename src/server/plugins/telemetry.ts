@@ -61,8 +61,9 @@ const telemetryPlugin: FastifyPluginAsync<TelemetryPluginOptions> = async (app, 
     });
   }
 
+  // Public or not is decided by auth.publicPaths (default includes /metrics), so operators can lock it down.
   if (metricsPath !== null && config.metrics) {
-    app.get(metricsPath ?? "/metrics", { config: { prismAuth: "public" }, logLevel: "warn" }, async (_request, reply) => {
+    app.get(metricsPath ?? "/metrics", { logLevel: "warn" }, async (_request, reply) => {
       reply.type(metrics.contentType);
       return metrics.scrape();
     });
