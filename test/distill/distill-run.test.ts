@@ -5,7 +5,9 @@
  * run must resume to the same result as an uninterrupted one.
  */
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
 import os from "node:os";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { type ControlledEvaluateInputItem, type Token, getLlama } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -219,4 +221,19 @@ describe("prism distill (runDistill) on the fixture model", () => {
       /distill.jsonl and teacher.prtk/,
     );
   });
+
+  it("runs as `prism distill` from the command line with the WebAssembly kernels", async () => {
+    const pack = join(fx.dir, "cli");
+    await cp(fx.pack, pack, { recursive: true });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "distill", "--pack", pack, "--model", fx.modelPath, "--steps", "3", "--accumulation", "2", "--rank", "4", "--alpha", "8", "--kernels", "wasm", "--threads", "2", "--seed", "3"],
+      { cwd: new URL("../..", import.meta.url).pathname, timeout: 120_000 },
+    );
+    expect(stdout).toMatch(/wrote .*lora\.gguf/);
+    expect(stdout).toMatch(/held-out KL·T² \d+\.\d+ → \d+\.\d+/);
+    const manifest = JSON.parse(await readFile(join(pack, "manifest.json"), "utf8"));
+    expect(manifest.provenance.distill.kernels).toBe("wasm-simd×2");
+    expect(manifest.provenance.distill.steps).toBe(3);
+  }, 180_000);
 });
