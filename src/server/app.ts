@@ -3,7 +3,7 @@
  * rate limits, telemetry) are registered through `registerPlugins`, before the routes.
  */
 import { STATUS_CODES } from "node:http";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from "fastify";
 import type { PrismConfig } from "../config/schema.js";
 import type { Engine } from "../engine/types.js";
 import { NotFoundError } from "../errors.js";
@@ -27,6 +27,8 @@ export interface AppDeps {
   readonly personas?: () => readonly string[];
   /** A pino-compatible logger instance, or fastify's logger options (false = silent). */
   readonly logger?: FastifyBaseLogger | boolean;
+  /** Logging options (src/telemetry/logging.ts: JSON logs, validated client request ids); win over `logger`. */
+  readonly serverOptions?: Pick<FastifyServerOptions, "logger" | "genReqId" | "requestIdHeader" | "logController">;
   /** Registers other owners' plugins (auth, rate limit, telemetry, admin routes) before the routes. */
   readonly registerPlugins?: (app: FastifyInstance, ctx: RouteContext) => Promise<void>;
 }
@@ -60,6 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${text}`);
       socket.destroy(error);
     },
+    ...deps.serverOptions,
   }) as unknown as FastifyInstance;
   const lifecycle: Lifecycle = { draining: false };
   const ctx: RouteContext = {

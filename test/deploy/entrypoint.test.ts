@@ -99,11 +99,22 @@ describe("Docker entrypoint outside Docker", () => {
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(/^prism_engine_ready 1$/m);
 
+    // Request ids: a plain client id is kept, echoed and logged.
+    const listed = await fetch(`http://127.0.0.1:${port}/v1/models`, {
+      headers: { authorization: `Bearer ${env.PRISM_API_KEYS}`, "x-request-id": "entrypoint-check-1" },
+    });
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get("x-request-id")).toBe("entrypoint-check-1");
+
     const exited = new Promise<number | null>((resolve) => child?.once("exit", (code) => resolve(code)));
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     // JSON logs on stdout.
-    const firstLine = output.split("\n").find((l) => l.startsWith("{"));
-    expect(() => JSON.parse(firstLine ?? "")).not.toThrow();
+    const records = output
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.some((r) => r.requestId === "entrypoint-check-1")).toBe(true);
+    expect(output).not.toContain(env.PRISM_API_KEYS);
   }, 240_000);
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
@@ -15,7 +15,7 @@ import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
 import { authConfigSchema } from "../../src/config/sections/auth.js";
 import { configFromEnv, loadConfig } from "../../src/config/load.js";
-import { configSections, type PrismConfig } from "../../src/config/schema.js";
+import type { PrismConfig } from "../../src/config/schema.js";
 import { loadApiKeys } from "../../src/server/plugins/auth-keys.js";
 import { GatewayMetrics } from "../../src/telemetry/metrics.js";
 import { deployDir, kubectlAvailable, renderKubectl, renderOwn, type K8sObject } from "./render.js";
@@ -34,7 +34,7 @@ const VALIDATORS: Record<string, (o: K8sObject) => void> = {
 };
 
 /** PRISM_* variables read by modules directly rather than through the config schema. */
-const MODULE_ENV = new Set(["PRISM_CONFIG", "PRISM_API_KEYS", "PRISM_ADMIN_KEYS"]);
+const MODULE_ENV = new Set(["PRISM_CONFIG", "PRISM_API_KEYS", "PRISM_ADMIN_KEYS", "PRISM_DATABASE_URL"]);
 
 const hasKubectl = kubectlAvailable();
 const render = (overlay: string) => (hasKubectl ? renderKubectl : renderOwn)(join(deployDir, "overlays", overlay));
@@ -136,16 +136,18 @@ describe.each(["cpu", "cuda"])("deploy/overlays/%s", (overlay) => {
       ),
     );
     const unread = Object.keys(env).filter(
-      (n) => n.startsWith("PRISM_") && !MODULE_ENV.has(n) && !mappedNames.has(n) && n !== "PRISM_AB_DATABASE_URL",
+      (n) => n.startsWith("PRISM_") && !MODULE_ENV.has(n) && !mappedNames.has(n),
     );
     expect(unread).toEqual([]);
   });
 
-  it.skipIf(!("ab" in configSections))("passes the A/B PostgreSQL URL through a real setting", () => {
+  it("passes the A/B PostgreSQL URL from the Secret under the name the A/B store reads", () => {
     const { container } = gateway(objects);
-    const mapped = configFromEnv({ PRISM_AB_DATABASE_URL: "postgresql://x" });
-    expect(mapped.problems).toEqual([]);
-    expect(container.env?.some((e) => e.name === "PRISM_AB_DATABASE_URL" && e.valueFrom !== undefined)).toBe(true);
+    const db = container.env?.find((e) => e.name === "PRISM_DATABASE_URL");
+    expect(db?.valueFrom).toEqual({ secretKeyRef: { name: "prism-gateway-secrets", key: "database-url" } });
+    expect(readFileSync(join(deployDir, "..", "src", "ab", "open-store.ts"), "utf8")).toContain("PRISM_DATABASE_URL");
+    const secret = find(objects, "Secret") as unknown as { stringData: Record<string, string> };
+    expect(secret.stringData["database-url"]).toMatch(/^postgres(ql)?:\/\//);
   });
 
   it("probes the server's real routes on its configured port, with a drain-sized grace period", () => {

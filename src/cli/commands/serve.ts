@@ -9,6 +9,7 @@ import { resolveModel } from "../../models/index.js";
 import { buildApp } from "../../server/app.js";
 import { loadApiKeys } from "../../server/plugins/auth-keys.js";
 import { registerOperations } from "../../server/plugins/operations.js";
+import { loggingServerOptions } from "../../telemetry/logging.js";
 import { Telemetry } from "../../telemetry/telemetry.js";
 
 interface ServeOptions {
@@ -41,7 +42,7 @@ export function register(program: Command): void {
       const app = await buildApp({
         config,
         engine,
-        logger: true,
+        serverOptions: loggingServerOptions(config.telemetry),
         registerPlugins: (instance) => registerOperations(instance, { config, telemetry, keys }),
       });
       await app.listen({ port: config.server.port, host: config.server.host });
