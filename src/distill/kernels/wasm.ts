@@ -153,7 +153,8 @@ export class WasmKernels implements MatmulKernels {
     const parts = this.workers.length + 1;
     const blocks = np / 4;
     const per = Math.ceil(blocks / parts);
-    if (parts === 1 || m * np * kp < 1 << 18) {
+    // Below ~2M multiply-adds a thread hand-off costs more than it saves (worse on a busy machine).
+    if (parts === 1 || m * np * kp < 1 << 21) {
       this.ntFn(ap, bp, cp, m, np, kp, 0, 0, np);
     } else {
       const c = this.ctrl;
