@@ -14,10 +14,13 @@ import { register as registerDistill } from "./commands/distill.js";
 import { register as registerImportPeft } from "./commands/adapters-import-peft.js";
 import { register as registerServe } from "./commands/serve.js";
 import { register as registerBootstrap } from "./commands/bootstrap.js";
+import { register as registerAdapters } from "./commands/adapters.js";
+import { register as registerGate } from "./commands/gate.js";
+import { register as registerAb } from "./commands/ab.js";
 
 type RegisterCommand = (program: Command) => void;
 
-const COMMANDS: readonly RegisterCommand[] = [registerFixtures, registerPull, registerEval, registerDistill, registerServe, registerImportPeft, registerBootstrap];
+const COMMANDS: readonly RegisterCommand[] = [registerFixtures, registerPull, registerEval, registerDistill, registerServe, registerImportPeft, registerBootstrap, registerAdapters, registerGate, registerAb];
 
 function packageVersion(): string {
   // src/cli/main.ts and dist/cli/main.js are both two levels below the package root.
