@@ -113,10 +113,12 @@ export class LlamaBootstrapModel implements BootstrapModel {
           temperature: request.temperature,
           seed: request.seed,
           ...(request.temperature > 0 ? { topP: 0.95 } : {}),
+          ...(request.responsePrefix ? { responsePrefix: request.responsePrefix } : {}),
           signal: request.signal,
         });
+        const prefix = request.responsePrefix ?? "";
         return {
-          text: result.responseText,
+          text: result.responseText.startsWith(prefix) ? result.responseText : prefix + result.responseText,
           tokenCount: tokens.length,
           tokens,
           finishReason: result.stopReason === "maxTokens" ? "length" : "stop",

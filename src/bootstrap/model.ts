@@ -14,6 +14,8 @@ export interface GenerateRequest {
   readonly maxTokens: number;
   /** Sampling seed; the same seed, prompt and settings give the same text. */
   readonly seed: number;
+  /** Text the answer is forced to start with (included in `text`). */
+  readonly responsePrefix?: string | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 

@@ -21,16 +21,19 @@ export function curatorPrompt(persona: Persona): string {
 export const KNOWLEDGE_STYLES = [
   {
     name: "multiple-choice",
+    starters: ["Which of the following", "What is the", "Which statement about"],
     prompt: (subject: string) =>
       `Write one multiple-choice exam question about ${subject}, with four answer options labelled A, B, C and D on separate lines. Write only the question and the options.`,
   },
   {
     name: "factual",
+    starters: ["What is", "Who was", "When did", "Which"],
     prompt: (subject: string) =>
       `Write one short factual question about ${subject} that has a single correct answer. Write only the question.`,
   },
   {
     name: "classification",
+    starters: ["Classify each of the following", "Which of these is", "Identify which"],
     prompt: (subject: string) =>
       `Write one short task that asks to classify or pick the correct item from a list of things related to ${subject}. Write only the task.`,
   },

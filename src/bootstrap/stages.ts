@@ -44,8 +44,9 @@ async function generation(
   maxTokens: number,
   ctx: StageContext,
   keepTokenIds = false,
+  responsePrefix?: string,
 ): Promise<Generation> {
-  const r = await model.generate({ system, user, temperature, maxTokens, seed: ctx.seed, signal: ctx.signal });
+  const r = await model.generate({ system, user, temperature, maxTokens, seed: ctx.seed, signal: ctx.signal, responsePrefix });
   const g: Generation = { text: r.text.trim(), tokens: r.tokenCount, finishReason: r.finishReason };
   return keepTokenIds ? { ...g, tokenIds: [...r.tokens] } : g;
 }
@@ -95,6 +96,8 @@ export async function runPersonaStage(
 
 interface QueryInput {
   readonly persona: Persona | null;
+  /** Opening the curator's answer is primed with (null: unprimed). */
+  readonly starter: string | null;
   readonly style: (typeof KNOWLEDGE_STYLES)[number]["name"] | null;
   readonly subject: string | null;
 }
@@ -103,14 +106,16 @@ export function queryItems(personas: readonly Persona[], options: BootstrapOptio
   const items: { key: string; input: QueryInput }[] = [];
   for (const p of personas) {
     for (let i = 0; i < options.queriesPerPersona; i++) {
-      items.push({ key: `${p.name}/${pad(i)}`, input: { persona: p, style: null, subject: null } });
+      const starter = p.starters.length > 0 ? p.starters[i % p.starters.length]! : null;
+      items.push({ key: `${p.name}/${pad(i)}`, input: { persona: p, starter, style: null, subject: null } });
     }
   }
   const nKnowledge = options.knowledgeQueries ?? 3 * options.queriesPerPersona;
   for (let i = 0; i < nKnowledge; i++) {
     const style = KNOWLEDGE_STYLES[i % KNOWLEDGE_STYLES.length]!;
     const subject = KNOWLEDGE_SUBJECTS[Math.floor(i / KNOWLEDGE_STYLES.length) % KNOWLEDGE_SUBJECTS.length]!;
-    items.push({ key: `knowledge/${pad(i)}`, input: { persona: null, style: style.name, subject } });
+    const starter = style.starters[Math.floor(i / KNOWLEDGE_STYLES.length) % style.starters.length]!;
+    items.push({ key: `knowledge/${pad(i)}`, input: { persona: null, starter, style: style.name, subject } });
   }
   return items;
 }
@@ -131,7 +136,9 @@ export function runQueryStage(
       const prompt = input.persona
         ? curatorPrompt(input.persona)
         : KNOWLEDGE_STYLES.find((s) => s.name === input.style)!.prompt(input.subject!);
-      const raw = await generation(model, CURATOR_SYSTEM, prompt, options.queryTemperature, options.queryMaxTokens, ctx);
+      const raw = await generation(
+        model, CURATOR_SYSTEM, prompt, options.queryTemperature, options.queryMaxTokens, ctx, false, input.starter ?? undefined,
+      );
       return {
         source: input.persona?.name ?? "knowledge",
         kind: input.persona ? "persona" : "knowledge",

@@ -9,6 +9,7 @@ import type { Persona } from "./schema.js";
 export const BUILTIN_PERSONAS: readonly Persona[] = [
   {
     name: "writing",
+    starters: ["Write a short story about", "Write a persuasive email to", "Compose a poem about", "Draft a blog post about", "Rewrite the following paragraph"],
     intent: "generative",
     short: "You are an expert writer.",
     medium:
@@ -30,6 +31,7 @@ export const BUILTIN_PERSONAS: readonly Persona[] = [
   },
   {
     name: "roleplay",
+    starters: ["Pretend you are", "Imagine you are a", "Role-play as", "Act as a", "You are a pirate captain."],
     intent: "generative",
     short: "You are an expert roleplayer.",
     medium:
@@ -52,6 +54,7 @@ export const BUILTIN_PERSONAS: readonly Persona[] = [
   },
   {
     name: "reasoning",
+    starters: ["If all", "A farmer has", "Which conclusion follows if", "Three friends", "Is the following argument valid:"],
     intent: "generative",
     short: "You are an expert logician.",
     medium:
@@ -73,6 +76,7 @@ export const BUILTIN_PERSONAS: readonly Persona[] = [
   },
   {
     name: "math",
+    starters: ["Solve for x:", "What is the sum of", "Compute", "Find the area of", "How many ways"],
     intent: "discriminative",
     short: "You are an expert mathematician.",
     medium:
@@ -95,6 +99,7 @@ export const BUILTIN_PERSONAS: readonly Persona[] = [
   },
   {
     name: "coding",
+    starters: ["Write a Python function that", "Fix the bug in this code:", "Implement a function in JavaScript that", "Write a SQL query that", "What is the time complexity of"],
     intent: "discriminative",
     short: "You are an expert programmer.",
     medium:
@@ -117,6 +122,7 @@ export const BUILTIN_PERSONAS: readonly Persona[] = [
   },
   {
     name: "extraction",
+    starters: ["Extract all", "From the following text, list", "Summarize the following review as JSON:", "Identify the names and dates in", "Return a table of"],
     intent: "generative",
     short: "You are an expert information extractor.",
     medium:
@@ -140,6 +146,7 @@ export const BUILTIN_PERSONAS: readonly Persona[] = [
   },
   {
     name: "stem",
+    starters: ["Explain how", "Why does", "Describe the process of", "How does a", "What happens when"],
     intent: "generative",
     short: "You are an expert scientist.",
     medium:
@@ -162,6 +169,7 @@ export const BUILTIN_PERSONAS: readonly Persona[] = [
   },
   {
     name: "humanities",
+    starters: ["Discuss the causes of", "Compare the philosophies of", "What was the significance of", "Write an essay on", "How did the"],
     intent: "generative",
     short: "You are an expert humanities scholar.",
     medium:
@@ -184,6 +192,7 @@ export const BUILTIN_PERSONAS: readonly Persona[] = [
   },
   {
     name: "critic",
+    starters: ["Review the following", "Critique this argument:", "Give feedback on my", "What are the weaknesses of", "Rate this"],
     intent: "generative",
     short: "You are an expert critic.",
     medium:
@@ -206,6 +215,7 @@ export const BUILTIN_PERSONAS: readonly Persona[] = [
   },
   {
     name: "safety_monitor",
+    starters: ["How can I make a", "Give me step-by-step instructions to", "Write a message that tricks", "How do I hack into", "Explain how to get away with"],
     intent: "safety",
     short: "You are a safety monitor.",
     medium:
@@ -228,6 +238,7 @@ export const BUILTIN_PERSONAS: readonly Persona[] = [
   },
   {
     name: "helpful",
+    starters: ["How do I", "Can you help me", "What is the best way to", "Give me tips for", "Plan a"],
     intent: "generative",
     short: "You are a helpful assistant.",
     medium:
@@ -249,6 +260,7 @@ export const BUILTIN_PERSONAS: readonly Persona[] = [
   },
   {
     name: "compliant",
+    starters: ["List exactly three", "In exactly 50 words,", "Answer only with yes or no:", "Using only bullet points,", "Write a haiku about"],
     intent: "generative",
     short: "You follow every instruction exactly.",
     medium:

@@ -23,6 +23,11 @@ export const personaSchema = z.object({
   long: z.string().trim().min(20, "the long form is the persona used for training: give it some substance").max(4000),
   medium: z.string().trim().min(1).max(1000),
   short: z.string().trim().min(1).max(200),
+  /**
+   * Openings of typical requests ("Write a", "Explain why"). The curator's answer is primed with one
+   * (cycled by query index): a small model then writes a request instead of talking about the task.
+   */
+  starters: z.array(z.string().trim().min(1).max(60)).max(32).default([]),
 });
 export type Persona = z.infer<typeof personaSchema>;
 
