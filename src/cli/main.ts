@@ -56,6 +56,8 @@ if (isEntryPoint()) {
     // Expected failures (bad file, unreachable model source...) print their message; anything else is a bug.
     if (err instanceof PrismError) process.stderr.write(`prism: ${err.message}\n`);
     else process.stderr.write(`prism: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    // Exit now: a failed command may leave handles open (`prism serve` listens before the model loads),
+    // and an exit code alone would keep a broken server up forever (found by the reliability fault suite).
+    process.exit(1);
   });
 }
