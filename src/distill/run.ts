@@ -80,6 +80,11 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
   const heldOut = order.slice(0, nHeld).map((x) => x.s);
   const train = order.slice(nHeld).map((x) => x.s);
 
+  if (train.length === 0) {
+    throw new DistillError(
+      `no training samples in ${o.dataDir ?? o.packDir}: ${data.rows.length} distill rows, ${dropped} longer than maxLength ${config.maxLength}`,
+    );
+  }
   o.onStage?.(`loading ${basename(o.modelPath)} as f32 student`);
   const weights = await loadStudentWeights(o.modelPath);
   const mb = manifest.data.baseModel;
@@ -120,6 +125,8 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
         trainedTokens: result.trainedTokens,
         loraParameters: loraParamCount(result.lora),
         firstLoss: result.losses[0] ?? null,
+        /** Mean loss per response token of every optimizer step. */
+        losses: result.losses.map((l) => Number(l.toPrecision(6))),
         finalLoss: last.reduce((a, b) => a + b, 0) / Math.max(1, last.length),
         heldOutKlBefore: result.heldOutKlBefore,
         heldOutKlAfter: result.heldOutKlAfter,

@@ -151,6 +151,8 @@ describe("prism distill (runDistill) on the fixture model", () => {
     expect(manifest.lora.file).toBe("lora.gguf");
     expect(manifest.provenance.distill.dataHash).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(manifest.provenance.distill.heldOutKlAfter).toBe(r.heldOutKlAfter);
+    expect(manifest.provenance.distill.losses).toHaveLength(24);
+    expect(manifest.provenance.distill.config).toMatchObject({ rank: 4, alpha: 8, temperature: 2, accumulation: 2 });
 
     // The engine with the distilled adapter is closer to the teacher than without it (all 8 prompts).
     const tok = await loadPromptTokenizer(fx.modelPath, 2);
@@ -219,6 +221,12 @@ describe("prism distill (runDistill) on the fixture model", () => {
     await writeFile(join(pack, "manifest.json"), await readFile(join(fx.pack, "manifest.json")));
     await expect(runDistill({ packDir: pack, modelPath: fx.modelPath, config, kernels: jsKernels, threads: 2 })).rejects.toThrow(
       /distill.jsonl and teacher.prtk/,
+    );
+    // A bootstrap whose judge kept nothing (empty distill set) is refused before any model is loaded.
+    await writeFile(join(pack, "distill.jsonl"), "");
+    await writeTeacherFile(join(pack, "teacher.prtk"), { topK: K, logitType: "f16", records: [] });
+    await expect(runDistill({ packDir: pack, modelPath: fx.modelPath, config, kernels: jsKernels, threads: 2 })).rejects.toThrow(
+      /no training samples .*0 distill rows/,
     );
   });
 
