@@ -40,7 +40,7 @@ describe("operations on the real gateway", () => {
       overrides: {
         model: { contextSize: 512, sequences: 2 },
         engine: { maxQueue: 4 },
-        limits: { maxTokens: 64, requestsPerMinute: 100 },
+        limits: { maxTokens: 64, requestsPerMinute: 100, maxPromptTokens: 120 },
         telemetry: { processMetrics: false },
       },
     });
@@ -86,6 +86,20 @@ describe("operations on the real gateway", () => {
     expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("max_tokens");
   });
 
+  it("refuses a prompt over limits.maxPromptTokens with 400 and frees the admitted sequence", async () => {
+    const long = "word ".repeat(300);
+    for (const stream of [false, true]) {
+      const error = await client(USER_KEY)
+        .chat.completions.create({ model: "prism", messages: [{ role: "user", content: long }], max_tokens: 4, stream })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("prompt_too_long");
+    }
+    const deadline = Date.now() + 10_000;
+    while (engine.stats().activeSequences > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(engine.stats()).toMatchObject({ activeSequences: 0, queueDepth: 0 });
+  });
+
   it("moves the counters on /metrics and records a full trace for real generations", async () => {
     const before = await (await fetch(`${origin}/metrics`)).text();
     const tokensBefore = sample(before, 'prism_generated_tokens_total{adapter="none"}');
@@ -121,7 +135,8 @@ describe("operations on the real gateway", () => {
       sample(after, 'prism_requests_total{route="/v1/chat/completions",method="POST",status="200",arm="none",adapter="none"}'),
     ).toBe(2);
     // The default router (no adapter packs) sends everything to base.
-    expect(sample(after, 'prism_route_decisions_total{route="base",reason="no-adapters"}')).toBe(2);
+    const decisions = 'prism_route_decisions_total{route="base",reason="no-adapters"}';
+    expect(sample(after, decisions) - (sample(before, decisions) || 0)).toBe(2);
     expect(sample(after, "prism_queue_depth")).toBe(0);
     expect(sample(after, "prism_active_sequences")).toBe(0);
     expect(sample(after, "prism_engine_ready")).toBe(1);

@@ -49,7 +49,13 @@ export function observeGeneration(request: FastifyRequest, generation: Generatio
   try {
     request.limits?.checkPromptTokens(generation.promptTokens);
   } catch (error) {
-    void generation[Symbol.asyncIterator]().return?.(undefined);
+    // The engine only releases a sequence from inside the iteration: a generator closed before its first
+    // next() never runs its cleanup. So start it (waits for the sequence) and close it right away.
+    const iterator = generation[Symbol.asyncIterator]();
+    void iterator.next().then(
+      () => iterator.return?.(undefined),
+      () => undefined,
+    );
     throw error;
   }
   return request.telemetry?.track(generation) ?? generation;
