@@ -19,7 +19,7 @@ import {
 } from "../errors.js";
 
 export interface OpenAIErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | number | null };
+  error: { message: string; type: string; param: string | null; code: string | null };
 }
 
 export interface MappedError {
@@ -28,7 +28,7 @@ export interface MappedError {
   readonly headers: Record<string, string>;
 }
 
-const body = (message: string, type: string, param: string | null = null, code: string | number | null = null): OpenAIErrorBody => ({
+const body = (message: string, type: string, param: string | null = null, code: string | null = null): OpenAIErrorBody => ({
   error: { message, type, param, code },
 });
 
@@ -105,7 +105,7 @@ function mapPrismError(error: PrismError): MappedError {
     return { status: 429, body: body(error.message, "rate_limit_error", null, "queue_timeout"), headers: retryHeaders(1000) };
   }
   if (error instanceof UnavailableError) {
-    return { status: 503, body: body(error.message, "unavailable_error", null, 503), headers: retryHeaders(error.retryAfterMs) };
+    return { status: 503, body: body(error.message, "unavailable_error", null, "unavailable"), headers: retryHeaders(error.retryAfterMs) };
   }
   if (error instanceof AdapterPackError) {
     return { status: 400, body: body(error.message, "invalid_request_error", null, "adapter_pack_invalid"), headers: {} };

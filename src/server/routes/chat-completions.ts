@@ -89,7 +89,7 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
 
     if (body.stream) {
       const includeUsage = body.stream_options?.include_usage === true;
-      const base = { id, object: "chat.completion.chunk", created, model: body.model, system_fingerprint: null };
+      const base = { id, object: "chat.completion.chunk", created, model: body.model };
       const withUsage = includeUsage ? { usage: null } : {};
       let toolIndex = 0;
       await streamGeneration(ctx.engine, generateRequest, reply, headers, {
@@ -132,7 +132,6 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
       object: "chat.completion",
       created,
       model: body.model,
-      system_fingerprint: null,
       choices: [
         {
           index: 0,

@@ -50,7 +50,7 @@ export function registerCompletions(app: FastifyInstance, ctx: RouteContext): vo
     const prism = prismField(decision);
     if (body.stream) {
       const includeUsage = body.stream_options?.include_usage === true;
-      const base = { id, object: "text_completion", created, model: body.model, system_fingerprint: null };
+      const base = { id, object: "text_completion", created, model: body.model };
       const withUsage = includeUsage ? { usage: null } : {};
       let offset = 0;
       await streamGeneration(ctx.engine, generateRequest, reply, headers, {
@@ -74,7 +74,6 @@ export function registerCompletions(app: FastifyInstance, ctx: RouteContext): vo
       object: "text_completion",
       created,
       model: body.model,
-      system_fingerprint: null,
       choices: [{ index: 0, text: result.text, logprobs: wantLogprobs ? logprobsBody(result.logprobs, 0) : null, finish_reason: result.finishReason === "tool_calls" ? "stop" : result.finishReason }],
       usage: usageBody(result.usage),
       prism,
