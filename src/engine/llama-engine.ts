@@ -332,11 +332,26 @@ export class LlamaEngine implements Engine {
     // Enqueue now so the queue bound counts this request from admission on.
     const sequencePromise = plan.pool.acquire(options.queueTimeoutMs, request.signal);
     sequencePromise.catch(() => undefined);
-    const run = (): AsyncGenerator<GenerationEvent> => this.#run(request, plan, sequencePromise, queued);
+    const generator = this.#run(request, plan, sequencePromise, queued);
+    let begun = false;
+    const iterator: AsyncIterator<GenerationEvent> = {
+      next: () => {
+        begun = true;
+        return generator.next();
+      },
+      // A generation given up before its first `next()` never entered #run's `finally`: free its sequence here.
+      return: (value?: unknown) => {
+        if (!begun) {
+          begun = true;
+          sequencePromise.then((sequence) => plan.pool.release(sequence), () => undefined);
+        }
+        return generator.return(value as never);
+      },
+    };
     return {
       promptTokens: plan.promptTokens.length,
       maxTokens: plan.maxTokens,
-      [Symbol.asyncIterator]: run,
+      [Symbol.asyncIterator]: () => iterator,
     };
   }
 

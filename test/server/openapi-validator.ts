@@ -129,6 +129,14 @@ function openAiSpecGap(path: string, body: unknown): boolean {
   return path === "/embeddings" && Array.isArray(data) && typeof data[0]?.embedding === "string";
 }
 
+/** Parsing and compiling OpenAI's 87k-line spec takes seconds: once per test file, shared by its validators. */
+const loadedSpecs = new Map<string, SpecSchemas>();
+function loadSpec(name: string, file: string, pathPrefix: string): SpecSchemas {
+  let spec = loadedSpecs.get(file);
+  if (!spec) loadedSpecs.set(file, (spec = new SpecSchemas(name, file, pathPrefix)));
+  return spec;
+}
+
 const escapePointer = (s: string): string => s.replace(/~/g, "~0").replace(/\//g, "~1");
 
 export interface ValidationFailure {
@@ -145,8 +153,8 @@ export class OpenApiValidator {
   readonly #pending = new Set<Promise<void>>();
 
   constructor() {
-    this.#specs = [new SpecSchemas("prism", PRISM_SPEC, "")];
-    if (existsSync(OPENAI_SPEC)) this.#specs.push(new SpecSchemas("openai", OPENAI_SPEC, "/v1"));
+    this.#specs = [loadSpec("prism", PRISM_SPEC, "")];
+    if (existsSync(OPENAI_SPEC)) this.#specs.push(loadSpec("openai", OPENAI_SPEC, "/v1"));
   }
 
   /**
