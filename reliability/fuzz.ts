@@ -19,7 +19,8 @@ export interface FuzzCase {
   readonly body?: Buffer;
 }
 
-const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
+// `undefined` (from fc.anything) has no JSON text: sent as an empty body.
+const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value) ?? "");
 
 /** Values of the wrong type for any field. */
 const wrongType = fc.oneof(
