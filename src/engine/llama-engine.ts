@@ -389,7 +389,9 @@ export class LlamaEngine implements Engine {
     } catch (error) {
       if (controller.signal.aborted) {
         finishReason = "aborted";
-        throw new ClientAbortedError("generation aborted", { cause: error });
+        // Cut by the server (drain timeout, dispose): say so; otherwise the client went away.
+        const reason: unknown = controller.signal.reason;
+        throw reason instanceof UnavailableError ? reason : new ClientAbortedError("generation aborted", { cause: error });
       }
       throw error;
     } finally {
@@ -674,14 +676,16 @@ export class LlamaEngine implements Engine {
     while (this.stats().activeSequences + this.stats().queueDepth > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    for (const controller of this.#inFlight) controller.abort();
+    const cut = new UnavailableError(`the server shut down before this generation finished (drain timeout ${timeoutMs} ms)`);
+    for (const controller of this.#inFlight) controller.abort(cut);
   }
 
   async dispose(): Promise<void> {
     if (this.#state === "disposed") return;
     const loaded = this.#loaded;
     this.#state = "disposed";
-    for (const controller of this.#inFlight) controller.abort();
+    const cut = new UnavailableError("the server shut down before this generation finished");
+    for (const controller of this.#inFlight) controller.abort(cut);
     const pools = [this.#base, ...[...this.#adapters.values()].map((a) => a.pool), ...this.#retiring];
     this.#adapters.clear();
     await Promise.all(pools.map((p) => p?.dispose()));

@@ -217,8 +217,27 @@ describe("gateway with the openai SDK", () => {
     expect(gateway.validator.checked.openai).toBeGreaterThan(10);
   });
 
-  it("answers 503 unavailable_error while draining", async () => {
-    gateway.app.prismDrain();
+  it("drain: a stream cut by the drain timeout ends with an error event; then 503 unavailable_error", async () => {
+    const stream = await client.chat.completions.create({
+      model: "prism",
+      messages: [{ role: "user", content: "Write a long story about a dragon." }],
+      max_tokens: 300,
+      temperature: 0,
+      stream: true,
+    });
+    let seen = 0;
+    const consumed = (async () => {
+      for await (const _chunk of stream) {
+        if (++seen === 2) {
+          gateway.app.prismDrain();
+          void engine.drain(0); // drain timeout 0: in-flight work is cut at once
+        }
+      }
+    })();
+    // The SDK turns the mid-stream `error` object into a thrown APIError.
+    await expect(consumed).rejects.toThrow(/shut down before this generation finished/);
+    expect(engine.stats()).toMatchObject({ activeSequences: 0, queueDepth: 0 });
+
     const res = await gateway.fetch(`${gateway.origin}/health`);
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { type: string } }).error.type).toBe("unavailable_error");
