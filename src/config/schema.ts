@@ -3,9 +3,12 @@
  * from `sections/<name>.ts` (every field defaulted) and add it to `configSections` and `configSchema` below.
  */
 import { z } from "zod";
+import { adaptersConfigSchema } from "./sections/adapters.js";
 import { authConfigSchema } from "./sections/auth.js";
 import { corsConfigSchema } from "./sections/cors.js";
+import { databaseConfigSchema } from "./sections/database.js";
 import { engineConfigSchema } from "./sections/engine.js";
+import { experimentsSectionSchema } from "./sections/experiments.js";
 import { limitsConfigSchema } from "./sections/limits.js";
 import { modelConfigSchema } from "./sections/model.js";
 import { serverConfigSchema } from "./sections/server.js";
@@ -19,6 +22,9 @@ export const configSections = {
   cors: corsConfigSchema,
   limits: limitsConfigSchema,
   telemetry: telemetryConfigSchema,
+  adapters: adaptersConfigSchema,
+  experiments: experimentsSectionSchema,
+  database: databaseConfigSchema,
 } as const;
 
 /** Every section defaults itself, so `{}` is a valid config. */
@@ -31,6 +37,9 @@ export const configSchema = z
     cors: configSections.cors.prefault({}),
     limits: configSections.limits.prefault({}),
     telemetry: configSections.telemetry.prefault({}),
+    adapters: configSections.adapters.prefault({}),
+    experiments: configSections.experiments.prefault({}),
+    database: configSections.database.prefault({}),
   })
   .strict();
 
