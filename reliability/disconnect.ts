@@ -18,6 +18,8 @@ export interface DisconnectOptions {
   readonly seed: number;
   /** Words in the long prompts (prefill aborts need a prompt that takes a while). */
   readonly longPromptWords: number;
+  /** Called after each wave (long runs print progress). */
+  readonly onWave?: (wave: number, waves: number) => void;
 }
 
 type AbortPoint = "before-response" | "during-prefill" | "mid-stream" | "non-stream-timer" | "completes";
@@ -73,6 +75,7 @@ export async function runDisconnectStorm(gateway: LiveGateway, options: Disconne
     );
     clearInterval(watch);
     await dispatcher.close();
+    options.onWave?.(wave + 1, options.waves);
   }
   const idle = await waitForIdle(gateway.engine, 30_000);
   const after = gateway.engine.stats();

@@ -129,7 +129,7 @@ async function main(options: RunOptions): Promise<number> {
     } else if (suite === "disconnect") {
       const gateway = await startGateway({ ...onModel, contextSize: 4096, sequences: 4, maxQueue: 64 });
       try {
-        report(await runDisconnectStorm(gateway, { clients: 48, waves: 10, seed: options.seed, longPromptWords: 400 }));
+        report(await runDisconnectStorm(gateway, { clients: 48, waves: 10, seed: options.seed, longPromptWords: 400, onWave: (w, n) => console.log(`  wave ${w}/${n}`) }));
       } finally {
         await gateway.close();
       }
@@ -138,7 +138,7 @@ async function main(options: RunOptions): Promise<number> {
     } else {
       const gateway = await startGateway({ ...onModel, contextSize: 2048, sequences: 4, maxQueue: 16 });
       try {
-        const soak = await runSoak(gateway, { durationMs: options.soakMinutes * 60_000, windows: 10, concurrency: 4, maxTokens: 48, ...(persona ? { persona } : {}) });
+        const soak = await runSoak(gateway, { durationMs: options.soakMinutes * 60_000, windows: 10, concurrency: 4, maxTokens: 48, ...(persona ? { persona } : {}), onWindow: (w, n, r) => console.log(`  soak window ${w}/${n}, ${r} requests`) });
         report(soak);
         console.log("   windows:", JSON.stringify(soak.windows));
       } finally {

@@ -17,6 +17,8 @@ export interface SoakOptions {
   readonly maxTokens: number;
   /** Persona served as `prism:<persona>` (forced-persona traffic); omit when no adapter is loaded. */
   readonly persona?: string;
+  /** Called once per elapsed window with the requests so far (long runs print progress). */
+  readonly onWindow?: (window: number, windows: number, requests: number) => void;
 }
 
 export interface SoakWindow {
@@ -36,9 +38,12 @@ export async function runSoak(gateway: LiveGateway, options: SoakOptions): Promi
   const started = Date.now();
   const windows: { latencies: number[]; errors: number; rss: number }[] = Array.from({ length: options.windows }, () => ({ latencies: [], errors: 0, rss: 0 }));
   const windowOf = (): number => Math.min(options.windows - 1, Math.floor((Date.now() - started) / windowMs));
+  let reported = 0;
   const rssTimer = setInterval(() => {
-    const w = windows[windowOf()]!;
+    const current = windowOf();
+    const w = windows[current]!;
     w.rss = Math.max(w.rss, process.memoryUsage().rss);
+    if (current > reported) options.onWindow?.((reported = current), options.windows, recorder.requests);
   }, 250);
   // Retained JS memory (after a full GC) at the end of warm-up and at the end tells a JS leak from native growth.
   let heapAfterWarmup: number | null = null;
