@@ -31,6 +31,8 @@ export interface AppDeps {
   readonly serverOptions?: Pick<FastifyServerOptions, "logger" | "genReqId" | "requestIdHeader" | "logController">;
   /** Registers other owners' plugins (auth, rate limit, telemetry, admin routes) before the routes. */
   readonly registerPlugins?: (app: FastifyInstance, ctx: RouteContext) => Promise<void>;
+  /** Shared with the composition root, which sets `startup` while it finishes start-up (e.g. adapter packs). */
+  readonly lifecycle?: Lifecycle;
 }
 
 declare module "fastify" {
@@ -64,7 +66,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     ...deps.serverOptions,
   }) as unknown as FastifyInstance;
-  const lifecycle: Lifecycle = { draining: false };
+  const lifecycle: Lifecycle = deps.lifecycle ?? { draining: false };
   const ctx: RouteContext = {
     config,
     engine,

@@ -8,6 +8,8 @@ import type { ModelCatalog } from "./model-catalog.js";
 export interface Lifecycle {
   /** Set on SIGTERM: health turns 503, new work is refused. */
   draining: boolean;
+  /** Start-up work still running after the model loaded (e.g. "Loading adapters"): 503 until cleared. */
+  startup?: string | null;
 }
 
 export interface RouteContext {
@@ -21,6 +23,7 @@ export interface RouteContext {
 export function assertServing(ctx: RouteContext): void {
   if (ctx.lifecycle.draining) throw new UnavailableError("the server is shutting down");
   if (ctx.engine.state !== "ready") throw new UnavailableError(ctx.engine.state === "loading" ? "Loading model" : "the model is not available");
+  if (ctx.lifecycle.startup) throw new UnavailableError(ctx.lifecycle.startup);
 }
 
 /** Validates the model id, then asks the router. */

@@ -74,6 +74,8 @@ export interface StreamShape {
   final(finishReason: FinishReason): unknown;
   usage(usage: Usage): unknown;
   includeUsage: boolean;
+  /** What a finished stream is recorded as for A/B (same event as a non-streaming body); omit to skip. */
+  record?: { id: string; model: string; prism: Record<string, unknown> };
 }
 
 /**
@@ -113,6 +115,8 @@ export async function streamGeneration(
       } else if (event.type === "done") {
         sse.data(shape.final(event.finishReason));
         if (shape.includeUsage) sse.data(shape.usage(event.usage));
+        // Set by the feedback routes (src/server/routes/feedback.ts) when A/B recording is on.
+        if (shape.record) reply.request.recordStreamedCompletion?.({ ...shape.record, usage: usageBody(event.usage) }, reply.elapsedTime);
       }
     }
     sse.done();

@@ -14,7 +14,8 @@ import type { AdapterRegistry } from "../../adapters/registry.js";
 import { InvalidRequestError } from "../../errors.js";
 
 export interface AdminAdapterRoutesOptions {
-  readonly registry: AdapterRegistry;
+  /** Or a getter (prism serve: packs load after the model) that throws UnavailableError (503) until ready. */
+  readonly registry: AdapterRegistry | (() => AdapterRegistry);
   readonly adaptersDir: string;
 }
 
@@ -25,12 +26,12 @@ function packName(params: unknown): string {
 }
 
 export function registerAdminAdapterRoutes(app: FastifyInstance, options: AdminAdapterRoutesOptions): void {
-  const { registry } = options;
+  const registryOf = (): AdapterRegistry => (typeof options.registry === "function" ? options.registry() : options.registry);
   const admin = { config: { prismAuth: "admin" as const } };
 
   app.get("/admin/adapters", admin, async () => ({
     object: "list",
-    data: registry.snapshot().map((p) => ({
+    data: registryOf().snapshot().map((p) => ({
       name: p.name,
       mode: p.manifest.mode,
       intents: p.manifest.intents,
@@ -39,18 +40,18 @@ export function registerAdminAdapterRoutes(app: FastifyInstance, options: AdminA
       lora: p.manifest.lora?.file ?? null,
       loaded_at: new Date(p.loadedAt).toISOString(),
     })),
-    refused: registry.refusals(),
+    refused: registryOf().refusals(),
   }));
 
   app.put("/admin/adapters/:name", admin, async (request) => {
     const name = packName(request.params);
-    const pack = await registry.load(join(options.adaptersDir, name));
+    const pack = await registryOf().load(join(options.adaptersDir, name));
     return { name: pack.name, mode: pack.manifest.mode, loaded: true };
   });
 
   app.delete("/admin/adapters/:name", admin, async (request) => {
     const name = packName(request.params);
-    await registry.remove(name);
+    await registryOf().remove(name);
     return { name, deleted: true };
   });
 }

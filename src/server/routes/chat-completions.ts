@@ -94,6 +94,7 @@ export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext)
       let toolIndex = 0;
       await streamGeneration(ctx.engine, generateRequest, reply, headers, {
         includeUsage,
+        record: { id, model: body.model, prism },
         first: () => ({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }], ...withUsage, prism }),
         chunk: (event) => {
           if (event.type === "text") {

@@ -55,6 +55,7 @@ export function registerCompletions(app: FastifyInstance, ctx: RouteContext): vo
       let offset = 0;
       await streamGeneration(ctx.engine, generateRequest, reply, headers, {
         includeUsage,
+        record: { id, model: body.model, prism },
         first: () => null,
         chunk: (event) => {
           if (event.type !== "text" || (!event.text && !event.logprobs?.length)) return null;

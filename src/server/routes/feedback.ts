@@ -13,7 +13,17 @@ import { NotFoundError } from "../../errors.js";
 
 const RECORDED_URLS = new Set(["/v1/chat/completions", "/v1/completions"]);
 
-interface CompletionBody {
+declare module "fastify" {
+  interface FastifyRequest {
+    /**
+     * Records a finished streamed completion (body shaped like the non-streaming one) for A/B; set on the
+     * completion routes when feedback routes are registered. The SSE path calls it: hijacked replies skip onSend.
+     */
+    recordStreamedCompletion: ((body: CompletionBody, latencyMs: number) => void) | null;
+  }
+}
+
+export interface CompletionBody {
   id?: unknown;
   model?: unknown;
   usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
@@ -52,6 +62,14 @@ export interface FeedbackRoutesOptions {
 
 export function registerFeedbackRoutes(app: FastifyInstance, options: FeedbackRoutesOptions): void {
   const { recorder } = options;
+  app.decorateRequest("recordStreamedCompletion", null);
+  app.addHook("onRequest", async (request) => {
+    if (request.method !== "POST" || !RECORDED_URLS.has(request.routeOptions.url ?? "")) return;
+    request.recordStreamedCompletion = (body, latencyMs) => {
+      const event = completionEvent(body, request, latencyMs, options.keyIdOf?.(request) ?? null);
+      if (event) recorder.record(event);
+    };
+  });
   app.addHook("onSend", async (request, reply, payload) => {
     if (request.method !== "POST" || !RECORDED_URLS.has(request.routeOptions.url ?? "") || reply.statusCode !== 200) return payload;
     if (typeof payload !== "string") return payload;
