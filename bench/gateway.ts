@@ -73,7 +73,11 @@ const percentile = (xs: number[], p: number): number => {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 };
-const median = (xs: number[]): number => percentile(xs, 50);
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 
 /** node-llama-cpp directly: one context with SEQUENCES sequences, greedy, stops at end-of-generation. */
 class InProcess {
