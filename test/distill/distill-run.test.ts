@@ -20,6 +20,7 @@ import { topKDistillLoss } from "../../src/distill/train/kl-loss.js";
 import { loadPromptTokenizer } from "../../src/distill/train/prompt-tokenizer.js";
 import { DistillError } from "../../src/errors.js";
 import { openGguf } from "../../src/gguf/index.js";
+import { TEST_THREADS } from "../helpers/llama.js";
 
 const K = 16;
 const QUERIES = ["hello world", "what is the time", "write a word", "help me find water", "look at the day", "call my people", "how do you make oil", "find the long way"];
@@ -35,7 +36,7 @@ let fx: Fixture;
 
 /** Top-k logits of `modelPath` (+ optional LoRA) for every response row, as the bootstrap's teacher stage writes them. */
 async function engineTopK(modelPath: string, loraPath: string | null, prompts: number[][], response: number[], k: number) {
-  const threads = os.availableParallelism();
+  const threads = TEST_THREADS;
   const llama = await getLlama({ gpu: false, maxThreads: threads, build: "never" });
   const model = await llama.loadModel({ modelPath });
   const context = await model.createContext({
@@ -78,7 +79,7 @@ async function makePack(): Promise<Fixture> {
   const { modelPath, loraPath } = inject("fixtures");
   const dir = await mkdtemp(join(os.tmpdir(), "prism-distill-"));
   const pack = join(dir, "pack");
-  const tok = await loadPromptTokenizer(modelPath, os.availableParallelism());
+  const tok = await loadPromptTokenizer(modelPath, TEST_THREADS);
   const prompts = QUERIES.map((q) => tok.studentPrompt(q));
   await tok.dispose();
   const llama = await getLlama({ gpu: false, maxThreads: 2, build: "never" });
@@ -127,7 +128,7 @@ describe("prism distill (runDistill) on the fixture model", () => {
     await cp(fx.pack, pack, { recursive: true });
     const progress: number[] = [];
     const r = await runDistill({
-      packDir: pack, modelPath: fx.modelPath, config, kernels: jsKernels, threads: os.availableParallelism(),
+      packDir: pack, modelPath: fx.modelPath, config, kernels: jsKernels, threads: TEST_THREADS,
       onProgress: (p) => progress.push(p.step),
     });
     expect(r.samples).toEqual({ train: 6, heldOut: 2, dropped: 0 });

@@ -13,6 +13,7 @@ import { encodeSafetensors } from "../../src/distill/peft/safetensors.js";
 import { mulberry32 } from "../../src/distill/train/rng.js";
 import { DistillError } from "../../src/errors.js";
 import { openGguf } from "../../src/gguf/index.js";
+import { TEST_THREADS } from "../helpers/llama.js";
 
 const HF: Record<string, string> = {
   attn_q: "self_attn.q_proj", attn_k: "self_attn.k_proj", attn_v: "self_attn.v_proj", attn_output: "self_attn.o_proj",
@@ -105,9 +106,9 @@ describe("prism adapters import-peft", () => {
     const student = new LlamaStudent(weights, jsKernels);
     const ours = student.logits(tokens, lora);
     const plain = student.logits(tokens, null);
-    const llama = await getLlama({ gpu: false, maxThreads: os.availableParallelism(), build: "never" });
+    const llama = await getLlama({ gpu: false, maxThreads: TEST_THREADS, build: "never" });
     const model = await llama.loadModel({ modelPath });
-    const ctx = await model.createContext({ contextSize: 128, threads: os.availableParallelism(), lora: { adapters: [{ filePath: outPath, scale: 1 }] } });
+    const ctx = await model.createContext({ contextSize: 128, threads: TEST_THREADS, lora: { adapters: [{ filePath: outPath, scale: 1 }] } });
     const input: ControlledEvaluateInputItem[] = tokens.map((t) => [t as Token, { generateNext: { logits: true } }]);
     const out = await ctx.getSequence().controlledEvaluate(input);
     await ctx.dispose(); await model.dispose(); await llama.dispose();

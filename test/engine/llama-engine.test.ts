@@ -4,7 +4,7 @@ import { ContextLengthExceededError, NotFoundError, OverloadedError } from "../.
 import { LlamaEngine } from "../../src/engine/llama-engine.js";
 import type { GenerateRequest, GenerationEvent, SamplingParams } from "../../src/engine/types.js";
 import { defaultModelPath } from "../helpers/paths.js";
-import { ENGINE_TEST_THREADS } from "../server/threads.js";
+import { TEST_THREADS } from "../helpers/llama.js";
 
 const greedy = (maxTokens: number, stop: string[] = []): SamplingParams => ({
   temperature: 0,
@@ -28,7 +28,7 @@ describe("LlamaEngine on SmolLM2-135M", () => {
   beforeAll(async () => {
     await engine.load({
       modelPath: defaultModelPath(),
-      threads: ENGINE_TEST_THREADS,
+      threads: TEST_THREADS,
       contextSize: 512,
       sequencesPerContext: 2,
       gpu: false,

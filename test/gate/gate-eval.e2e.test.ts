@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
-import os, { tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -16,6 +16,7 @@ import { defaultFeatureSpec, GateFeatureExtractor } from "../../src/gate/feature
 import { TokenEmbeddingTable } from "../../src/gate/token-embeddings.js";
 import { trainGateHead } from "../../src/gate/train.js";
 import { defaultModelPath } from "../helpers/paths.js";
+import { TEST_THREADS } from "../helpers/llama.js";
 
 const DEV = resolve("../shared/data/intents/dev.jsonl");
 const run = promisify(execFile);
@@ -26,7 +27,7 @@ describe.skipIf(!existsSync(DEV) && !process.env.CI)("prism gate eval on the dev
     const served = await describeServedModel(model);
     const spec = defaultFeatureSpec(served.embeddingLength);
     const engine = new LlamaEngine();
-    await engine.load({ modelPath: model, threads: os.availableParallelism(), contextSize: 512, sequencesPerContext: 1, gpu: false, maxQueue: 1, queueTimeoutMs: 60_000 });
+    await engine.load({ modelPath: model, threads: TEST_THREADS, contextSize: 512, sequencesPerContext: 1, gpu: false, maxQueue: 1, queueTimeoutMs: 60_000 });
     const extractor = new GateFeatureExtractor({ engine, tokenEmbeddings: await TokenEmbeddingTable.fromGguf(model) });
     const samples = [
       ...(await Promise.all(FIXTURE_APPLY_PROMPTS.map(async (p) => ({ features: await extractor.extract(spec, p), label: "apply" })))),

@@ -2,7 +2,6 @@
  * The real gateway (buildApp + registerOperations) on port 0 with the real SmolLM2 model, driven by the
  * official openai SDK: keys, limits, metrics after real traffic and spans of real generations.
  */
-import os from "node:os";
 import type { AddressInfo } from "node:net";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { FastifyInstance } from "fastify";
@@ -15,6 +14,7 @@ import { loadApiKeys } from "../../src/server/plugins/auth-keys.js";
 import { registerOperations } from "../../src/server/plugins/operations.js";
 import { ATTR, SPAN } from "../../src/telemetry/request-telemetry.js";
 import { Telemetry } from "../../src/telemetry/telemetry.js";
+import { TEST_THREADS } from "../helpers/llama.js";
 
 const MODEL = new URL("../../models/SmolLM2-135M-Instruct.Q4_1.gguf", import.meta.url).pathname;
 const USER_KEY = "sk-e2e-user-0123456789abcdef";
@@ -52,7 +52,7 @@ describe("operations on the real gateway", () => {
     telemetry.attachEngine(engine);
     await engine.load({
       modelPath: MODEL,
-      threads: os.availableParallelism(),
+      threads: TEST_THREADS,
       contextSize: config.model.contextSize,
       sequencesPerContext: config.model.sequences,
       gpu: false,

@@ -2,7 +2,6 @@
  * PRISM routing through the real gateway: the tiny fixture model with the fixture packs (a LoRA pack
  * `writer` and a persona-prompt pack `helper`), a real server on port 0, the official openai SDK.
  */
-import os from "node:os";
 import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -17,6 +16,7 @@ import { createPrismRouting, type PrismRouting } from "../../src/routing/stack.j
 import { buildApp } from "../../src/server/app.js";
 import { fixturePaths } from "../helpers/paths.js";
 import { copyOfFixturePacks } from "./fixture-packs.js";
+import { TEST_THREADS } from "../helpers/llama.js";
 
 interface PrismField {
   route: string;
@@ -49,7 +49,7 @@ describe("PRISM routing through the gateway", { timeout: 180_000 }, () => {
   beforeAll(async () => {
     const fx = fixturePaths();
     packs = await copyOfFixturePacks();
-    await engine.load({ modelPath: fx.modelPath, threads: os.availableParallelism(), contextSize: 512, sequencesPerContext: 2, gpu: false, maxQueue: 8, queueTimeoutMs: 30_000 });
+    await engine.load({ modelPath: fx.modelPath, threads: TEST_THREADS, contextSize: 512, sequencesPerContext: 2, gpu: false, maxQueue: 8, queueTimeoutMs: 30_000 });
     routing = await createPrismRouting({ engine, modelPath: fx.modelPath, adaptersDir: packs.adaptersDir, servedName: "prism" });
     ({ app, client } = await serve(engine, routing));
     abRouting = await createPrismRouting({

@@ -10,7 +10,7 @@ import type { PrismConfig, PrismConfigInput } from "../../src/config/schema.js";
 import { LlamaEngine } from "../../src/engine/llama-engine.js";
 import { buildApp } from "../../src/server/app.js";
 import { OpenApiValidator } from "./openapi-validator.js";
-import { ENGINE_TEST_THREADS } from "./threads.js";
+import { TEST_THREADS } from "../helpers/llama.js";
 
 export interface Gateway {
   readonly app: FastifyInstance;
@@ -31,7 +31,7 @@ export async function startGateway(modelPath: string, overrides: PrismConfigInpu
   const engine = new LlamaEngine();
   await engine.load({
     modelPath,
-    threads: ENGINE_TEST_THREADS,
+    threads: TEST_THREADS,
     contextSize: config.model.contextSize,
     sequencesPerContext: config.model.sequences,
     gpu: false,
