@@ -41,7 +41,7 @@ const LOADING_ADAPTERS = "Loading adapters";
 const MIGRATE_RETRY_MS = 5000;
 
 /** Inline experiments plus those of `experiments.file`, validated together (unique names); null = none. */
-async function experimentsOf(section: PrismConfig["experiments"]): Promise<ExperimentsConfig | null> {
+export async function experimentsOf(section: PrismConfig["experiments"]): Promise<ExperimentsConfig | null> {
   const fromFile = section.file ? (await loadExperimentsConfig(section.file)).experiments : [];
   const merged = experimentsConfigSchema.safeParse({ experiments: [...section.experiments, ...fromFile] });
   if (!merged.success) throw new ConfigError(merged.error.issues.map((i) => `experiments: ${i.path.map(String).join(".") || "(root)"}: ${i.message}`));
