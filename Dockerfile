@@ -60,8 +60,8 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
-RUN mkdir -p /app/models /app/adapters && chown node:node /app/models /app/adapters
-VOLUME ["/app/models", "/app/adapters"]
+RUN mkdir -p /app/models /app/adapters /app/data && chown node:node /app/models /app/adapters /app/data
+VOLUME ["/app/models", "/app/adapters", "/app/data"]
 # Numeric, so Kubernetes runAsNonRoot can verify it.
 USER 1000:1000
 EXPOSE 8080

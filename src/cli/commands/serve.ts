@@ -148,6 +148,23 @@ export function register(program: Command): void {
           else instance.log.warn("admin routes (/admin/adapters) are off: they need an admin API key (PRISM_ADMIN_KEYS or auth.keys with admin: true)");
         },
       });
+      // Installed before the (slow) model load, so SIGTERM while loading also exits cleanly with 0.
+      let stopping = false;
+      const shutdown = async (signal: string): Promise<void> => {
+        if (stopping) return;
+        stopping = true;
+        app.log.info({ signal }, "draining");
+        app.prismDrain();
+        await engine.drain(config.engine.drainTimeoutMs);
+        await app.close();
+        await routing.current?.close();
+        await ab?.close();
+        await engine.dispose();
+        await telemetry.shutdown();
+        process.exit(0);
+      };
+      process.once("SIGTERM", () => void shutdown("SIGTERM"));
+      process.once("SIGINT", () => void shutdown("SIGINT"));
       await app.listen({ port: config.server.port, host: config.server.host });
       const resolved = await resolveModel(config.model.spec, {
         modelsDir: opts.modelsDir,
@@ -189,21 +206,5 @@ export function register(program: Command): void {
         `serving ${prism.personas().length} adapter pack(s), ${prism.refused.length} refused`,
       );
 
-      let stopping = false;
-      const shutdown = async (signal: string): Promise<void> => {
-        if (stopping) return;
-        stopping = true;
-        app.log.info({ signal }, "draining");
-        app.prismDrain();
-        await engine.drain(config.engine.drainTimeoutMs);
-        await app.close();
-        await prism.close();
-        await ab?.close();
-        await engine.dispose();
-        await telemetry.shutdown();
-        process.exit(0);
-      };
-      process.once("SIGTERM", () => void shutdown("SIGTERM"));
-      process.once("SIGINT", () => void shutdown("SIGINT"));
     });
 }
