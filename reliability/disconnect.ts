@@ -18,19 +18,21 @@ export interface DisconnectOptions {
   readonly seed: number;
   /** Words in the long prompts (prefill aborts need a prompt that takes a while). */
   readonly longPromptWords: number;
+  /** Persona served as `prism:<persona>` (forced-adapter traffic); omit when no adapter is loaded. */
+  readonly persona?: string;
   /** Called after each wave (long runs print progress). */
   readonly onWave?: (wave: number, waves: number) => void;
 }
 
 type AbortPoint = "before-response" | "during-prefill" | "mid-stream" | "non-stream-timer" | "completes";
 
-const planArbitrary = (longPromptWords: number): fc.Arbitrary<{ point: AbortPoint; call: ChatCall }> =>
+const planArbitrary = (longPromptWords: number, models: readonly string[]): fc.Arbitrary<{ point: AbortPoint; call: ChatCall }> =>
   fc
     .record({
       point: fc.constantFrom<AbortPoint>("before-response", "during-prefill", "mid-stream", "mid-stream", "non-stream-timer", "completes"),
       ms: fc.integer({ min: 0, max: 300 }),
       chunks: fc.integer({ min: 2, max: 12 }),
-      model: fc.constantFrom("prism", "prism:base", "prism:fixture"),
+      model: fc.constantFrom(...models),
       long: fc.boolean(),
     })
     .map(({ point, ms, chunks, model, long }) => {
@@ -58,7 +60,8 @@ export async function runDisconnectStorm(gateway: LiveGateway, options: Disconne
   const recorder = new SuiteRecorder("disconnect-storm");
   const contextsBefore = gateway.engine.stats().contexts.length;
   const listenersBefore = gateway.app.server.listenerCount("request") + gateway.app.server.listenerCount("connection");
-  const plans = fc.sample(planArbitrary(options.longPromptWords), { numRuns: options.clients * options.waves, seed: options.seed });
+  const models = ["prism", "prism:base", ...(options.persona ? [`prism:${options.persona}`] : [])];
+  const plans = fc.sample(planArbitrary(options.longPromptWords, models), { numRuns: options.clients * options.waves, seed: options.seed });
   const byPoint: Record<string, number> = {};
   let maxActive = 0;
   for (let wave = 0; wave < options.waves; wave++) {

@@ -129,7 +129,7 @@ async function main(options: RunOptions): Promise<number> {
     } else if (suite === "disconnect") {
       const gateway = await startGateway({ ...onModel, contextSize: 4096, sequences: 4, maxQueue: 64 });
       try {
-        report(await runDisconnectStorm(gateway, { clients: 48, waves: 10, seed: options.seed, longPromptWords: 400, onWave: (w, n) => console.log(`  wave ${w}/${n}`) }));
+        report(await runDisconnectStorm(gateway, { clients: 48, waves: 10, seed: options.seed, longPromptWords: 400, ...(persona ? { persona } : {}), onWave: (w, n) => console.log(`  wave ${w}/${n}`) }));
       } finally {
         await gateway.close();
       }

@@ -64,7 +64,12 @@ describe("SIGTERM during streams (real CLI, SmolLM2)", () => {
     const run = runPrism(["serve", "-m", defaultModelPath(), "-p", "0", "--host", "127.0.0.1"], { ...SERVE_ENV, PRISM_ENGINE_DRAIN_TIMEOUT_MS: "120000" });
     try {
       const [, url] = await run.waitFor(/listening at (http:\/\/127\.0\.0\.1:\d+)/, 60_000);
-      await run.waitFor(/model loaded/, 120_000);
+      // Serving once /health says so (model and adapter packs loaded), not when some log line appears.
+      const deadline = Date.now() + 120_000;
+      while ((await request(`${url}/health`).then((r) => (r.body.dump(), r.statusCode), () => 0)) !== 200) {
+        if (Date.now() > deadline) throw new Error(`gateway never became healthy:\n${run.output().slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
       const dispatcher = new Agent();
       const firstTokens: Promise<void>[] = [];
       const streams = Array.from({ length: 3 }, (_, i) => {
@@ -78,12 +83,16 @@ describe("SIGTERM during streams (real CLI, SmolLM2)", () => {
             body: JSON.stringify({ model: "prism", stream: true, max_tokens: 48, temperature: 0, messages: [{ role: "user", content: `Story ${i}: tell me about the ocean.` }] }),
           });
           let text = "";
-          for await (const chunk of res.body) {
-            text += (chunk as Buffer).toString();
-            if (text.split("data: ").length > 2) signalFirst();
+          try {
+            for await (const chunk of res.body) {
+              text += (chunk as Buffer).toString();
+              if (text.split("data: ").length > 2) signalFirst();
+            }
+          } finally {
+            signalFirst(); // a refused or failed stream must not leave the test waiting
           }
           return { status: res.statusCode, text };
-        })();
+        })().finally(() => signalFirst());
       });
       await Promise.all(firstTokens);
       run.child.kill("SIGTERM");

@@ -52,7 +52,7 @@ describe("disconnect storm", () => {
   });
 
   it("frees every sequence, socket and listener when clients abort at random points", async () => {
-    const figures = await runDisconnectStorm(gateway, { clients: 32, waves: 3, seed: 7, longPromptWords: 150 });
+    const figures = await runDisconnectStorm(gateway, { clients: 32, waves: 3, seed: 7, longPromptWords: 150, persona: "fixture" });
     console.log(formatFigures(figures));
     expect(figures.failureSamples).toEqual([]);
     expect(figures.leaks).toBe(0);
