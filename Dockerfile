@@ -10,24 +10,23 @@ ARG CUDA_IMAGE=nvidia/cuda:12.4.1-runtime-ubuntu22.04
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 # node-llama-cpp must not fetch or compile binaries here; the prebuilt ones come from npm.
+# npm install (guided by the lock file), not npm ci: npm leaves the other platforms' optional binary packages
+# out of the lock file, which npm ci then refuses as "missing".
 ENV NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
 COPY package.json package-lock.json ./
-COPY vendor ./vendor
-RUN npm ci --no-audit --no-fund
+RUN npm install --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-# ---- production dependencies, CPU: the lock file maps the CUDA/Vulkan binaries to an empty stub -----
+# ---- production dependencies, CPU: package.json overrides map the CUDA/Vulkan binaries to an empty package ----
 FROM node:${NODE_VERSION}-bookworm-slim AS deps-cpu
 WORKDIR /app
 ENV NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
 COPY package.json package-lock.json ./
-COPY vendor ./vendor
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # ---- production dependencies, CUDA: drop the overrides so npm installs node-llama-cpp's CUDA binaries ----
-# (npm ci would refuse the changed overrides, hence npm install, still guided by the lock file)
 FROM node:${NODE_VERSION}-bookworm-slim AS deps-cuda
 WORKDIR /app
 ENV NODE_LLAMA_CPP_SKIP_DOWNLOAD=true

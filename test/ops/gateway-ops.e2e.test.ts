@@ -153,7 +153,7 @@ describe("operations on the real gateway", () => {
         .filter((s) => s.parentSpanContext?.spanId === root.spanContext().spanId)
         .map((s) => s.name)
         .sort();
-      expect(children).toEqual([SPAN.gate, SPAN.generation, SPAN.promptProcessing, SPAN.queueWait].sort());
+      expect(children).toEqual([SPAN.gate, SPAN.generation, SPAN.promptProcessing, SPAN.queueWait, SPAN.validation].sort());
     }
   });
 

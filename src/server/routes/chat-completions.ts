@@ -2,7 +2,8 @@ import type { FastifyInstance } from "fastify";
 import type { ChatMessage, GeneratedTokenLogprob, ResponseFormat, ToolChoice } from "../../engine/types.js";
 import { InvalidRequestError } from "../../errors.js";
 import { type RouteContext, assertServing, decideRoute, samplingOf } from "../context.js";
-import { observeDecision, observeGeneration } from "../plugins/operations.js";
+import { observeDecision, observeGeneration, observeSpan } from "../plugins/operations.js";
+import { SPAN } from "../../telemetry/request-telemetry.js";
 import { abortOnDisconnect, collect, completionId, prismField, routeHeaders, streamGeneration, usageBody } from "../generation.js";
 import { type ChatCompletionRequest, type ChatMessagePayload, chatCompletionRequestSchema } from "../schemas/chat.js";
 
@@ -58,7 +59,7 @@ const logprobsBody = (logprobs: readonly GeneratedTokenLogprob[]) => ({
 export function registerChatCompletions(app: FastifyInstance, ctx: RouteContext): void {
   app.post("/v1/chat/completions", async (request, reply) => {
     assertServing(ctx);
-    const body = chatCompletionRequestSchema.parse(request.body);
+    const body = await observeSpan(request, SPAN.validation, () => chatCompletionRequestSchema.parse(request.body));
     if (body.tools?.length === 0) throw new InvalidRequestError("tools must not be empty", "tools", "empty_array");
     const messages = toEngineMessages(body.messages);
     const decision = await observeDecision(request, () => decideRoute(ctx, {

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import type { GeneratedTokenLogprob } from "../../engine/types.js";
 import { type RouteContext, assertServing, decideRoute, samplingOf } from "../context.js";
-import { observeDecision, observeGeneration } from "../plugins/operations.js";
+import { observeDecision, observeGeneration, observeSpan } from "../plugins/operations.js";
+import { SPAN } from "../../telemetry/request-telemetry.js";
 import { abortOnDisconnect, collect, completionId, prismField, routeHeaders, streamGeneration, usageBody } from "../generation.js";
 import { completionRequestSchema } from "../schemas/completions.js";
 
@@ -24,7 +25,7 @@ function logprobsBody(logprobs: readonly GeneratedTokenLogprob[], offset: number
 export function registerCompletions(app: FastifyInstance, ctx: RouteContext): void {
   app.post("/v1/completions", async (request, reply) => {
     assertServing(ctx);
-    const body = completionRequestSchema.parse(request.body);
+    const body = await observeSpan(request, SPAN.validation, () => completionRequestSchema.parse(request.body));
     const prompt = typeof body.prompt === "string" ? body.prompt : body.prompt[0]!;
     const decision = await observeDecision(request, () => decideRoute(ctx, {
       model: body.model,

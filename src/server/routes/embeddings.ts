@@ -3,11 +3,13 @@ import { InvalidRequestError } from "../../errors.js";
 import { type RouteContext, assertServing } from "../context.js";
 import { abortOnDisconnect } from "../generation.js";
 import { embeddingRequestSchema } from "../schemas/embeddings.js";
+import { observeSpan } from "../plugins/operations.js";
+import { SPAN } from "../../telemetry/request-telemetry.js";
 
 export function registerEmbeddings(app: FastifyInstance, ctx: RouteContext): void {
   app.post("/v1/embeddings", async (request, reply) => {
     assertServing(ctx);
-    const body = embeddingRequestSchema.parse(request.body);
+    const body = await observeSpan(request, SPAN.validation, () => embeddingRequestSchema.parse(request.body));
     ctx.catalog.get(body.model);
     const width = ctx.engine.modelInfo().embeddingSize;
     if (body.dimensions !== undefined && body.dimensions !== width) {
