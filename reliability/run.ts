@@ -9,7 +9,7 @@
  * `--model` (default: SmolLM2). faults runs the fault and regression test files (real CLI, real tmpfs).
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -58,6 +58,8 @@ function runFaultTests(): SuiteFigures & { tests: { name: string; status: string
     report = JSON.parse(readFileSync(outFile, "utf8")) as typeof report;
   } catch {
     // vitest did not write a report: counted as a crash below
+  } finally {
+    rmSync(outFile, { force: true });
   }
   const tests = (report.testResults ?? []).flatMap((f) => f.assertionResults.map((a) => ({ name: a.fullName, status: a.status })));
   const byStatus: Record<string, number> = {};
