@@ -7,6 +7,7 @@ import { statSync } from "node:fs";
 import path from "node:path";
 import {
   getLlama,
+  LlamaLogLevel,
   LlamaChat,
   LlamaGrammarEvaluationState,
   resolveChatWrapper,
@@ -24,11 +25,13 @@ import {
   AdapterPackError,
   ClientAbortedError,
   ContextLengthExceededError,
+  GgufError,
   InvalidRequestError,
   NotFoundError,
   OverloadedError,
   UnavailableError,
 } from "../errors.js";
+import { openGguf } from "../gguf/index.js";
 import { toChatHistory } from "./chat-history.js";
 import { ContextPool } from "./context-pool.js";
 import { StopSequenceFilter } from "./stop-filter.js";
@@ -108,8 +111,13 @@ export class LlamaEngine implements Engine {
     this.#state = "loading";
     const started = performance.now();
     try {
-      const llama = await getLlama({ gpu: options.gpu, maxThreads: options.threads, build: "never", logLevel: "error" as never });
-      const model = await llama.loadModel({ modelPath: options.modelPath });
+      // Our reader checks the file first, so a corrupt or foreign file fails with a GgufError naming the file and
+      // what is wrong (node-llama-cpp only throws an untyped "failed to load model").
+      await (await openGguf(options.modelPath)).close();
+      const llama = await getLlama({ gpu: options.gpu, maxThreads: options.threads, build: "never", logLevel: LlamaLogLevel.error });
+      const model = await llama.loadModel({ modelPath: options.modelPath }).catch((error: unknown) => {
+        throw new GgufError(options.modelPath, `the engine could not load it: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      });
       const chatWrapper = resolveChatWrapper(model);
       if (!chatWrapper) throw new InvalidRequestError(`${options.modelPath}: no chat template could be resolved`);
       const context = await model.createContext({

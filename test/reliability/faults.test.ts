@@ -43,13 +43,12 @@ describe("prism serve with a broken model file", () => {
     await writeFile(corrupt, Buffer.concat([Buffer.from("NOPE"), Buffer.alloc(4096, 7)]));
     const run = runPrism(["serve", "-m", corrupt, "-p", "0", "--host", "127.0.0.1"], SERVE_ENV);
     expect(await run.exited).toBe(1);
-    expect(run.output()).toMatch(/GGUF magic/i);
+    expect(run.output()).toMatch(/not a GGUF file \(magic 0x[0-9a-f]+, expected/);
   }, 60_000);
 
-  // KNOWN BUG (engine, owner B2): node-llama-cpp's plain Error escapes LlamaEngine.load, so the CLI prints
-  // "unexpected error" with a stack trace and without the file name. Fix: wrap loadModel failures in
-  // GgufError(modelPath, reason). Flip `it.fails` to `it` once fixed.
-  it.fails("reports a corrupt GGUF as a typed error naming the file (no stack trace)", async () => {
+  // Regression: node-llama-cpp's plain Error used to escape LlamaEngine.load ("unexpected error", a stack trace,
+  // no file name); the engine now checks the file with the project's GGUF reader first.
+  it("reports a corrupt GGUF as a typed error naming the file (no stack trace)", async () => {
     const corrupt = join(scratch, "corrupt2.gguf");
     await writeFile(corrupt, Buffer.concat([Buffer.from("NOPE"), Buffer.alloc(4096, 7)]));
     const run = runPrism(["serve", "-m", corrupt, "-p", "0", "--host", "127.0.0.1"], SERVE_ENV);
@@ -208,6 +207,9 @@ describe("disk full on adapter import", () => {
       const run = runPrism(["adapters", "import-peft", peftDir, "--model", modelPath, "--out", join(full, "adapter.gguf")]);
       expect(await run.exited).toBe(1);
       expect(run.output()).toMatch(/ENOSPC|no space/i);
+      // A typed error naming the output file, not an "unexpected error" stack trace.
+      expect(run.output()).toContain(`cannot write ${join(full, "adapter.gguf")}`);
+      expect(run.output()).not.toContain("unexpected error");
       expect(await readdir(full)).toEqual([]);
     } finally {
       execFileSync("umount", [full]);

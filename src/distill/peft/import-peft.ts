@@ -171,6 +171,7 @@ export async function importPeftAdapter(options: {
 
   // rsLoRA scales by alpha/√r; llama.cpp by alpha/r, so fold √r into alpha.
   const alpha = config.use_rslora ? config.lora_alpha * Math.sqrt(r) : config.lora_alpha;
+  // The writer removes its temp file on failure; say which file could not be written and why (e.g. ENOSPC).
   await writeGguf(
     options.outPath,
     loraAdapterGguf({
@@ -180,7 +181,9 @@ export async function importPeftAdapter(options: {
       tensors,
       type: options.type === "f16" ? GgmlType.F16 : GgmlType.F32,
     }),
-  );
+  ).catch((error: unknown) => {
+    throw new DistillError(`cannot write ${options.outPath}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  });
   return {
     outPath: options.outPath,
     rank: r,
