@@ -13,7 +13,7 @@ import { loadStudentWeights } from "../src/distill/model/gguf-student.js";
 import { LlamaStudent } from "../src/distill/model/llama.js";
 import { initLora, zerosLike } from "../src/distill/model/lora.js";
 import { topKDistillLoss } from "../src/distill/train/kl-loss.js";
-import { mulberry32 } from "../src/distill/train/rng.js";
+import { mulberry32 } from "../src/random.js";
 
 const { values } = parseArgs({
   options: {

@@ -15,7 +15,7 @@ import { writeLoraGguf } from "./lora-gguf.js";
 import { type DistillConfigInput, distillConfigSchema } from "./train/config.js";
 import { type DistillSample, buildSample, loadDistillData } from "./train/dataset.js";
 import { loadPromptTokenizer } from "./train/prompt-tokenizer.js";
-import { mulberry32 } from "./train/rng.js";
+import { mulberry32 } from "../random.js";
 import { type TrainProgress, type TrainResult, trainDistill } from "./train/trainer.js";
 
 export const LORA_FILE = "lora.gguf";

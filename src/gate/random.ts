@@ -1,14 +1,7 @@
-/** Seeded PRNG (mulberry32): the trainer and data splits must be reproducible from a seed. */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../random.js";
+
+/** Seeded PRNG: the trainer and data splits must be reproducible from a seed. */
+export const createRng = mulberry32;
 
 /** Standard normal via Box–Muller. */
 export function gaussian(rng: () => number): number {

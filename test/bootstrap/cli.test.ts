@@ -28,7 +28,7 @@ describe("prism bootstrap command line", () => {
 
     const missingModel = await prism(["bootstrap", "--model", join(dir, "nope.gguf"), "--out", join(dir, "pack")]);
     expect(missingModel.code).toBe(1);
-    expect(missingModel.stderr).toContain("no such file");
+    expect(missingModel.stderr).toContain("does not exist");
 
     const badName = await prism(["bootstrap", "--out", join(dir, "Bad Name")]);
     expect(badName.code).toBe(1);

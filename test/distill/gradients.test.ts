@@ -7,7 +7,7 @@ import { initLora, type LoraParams, zerosLike } from "../../src/distill/model/lo
 import { type LlamaShape, loraTargets } from "../../src/distill/model/shape.js";
 import { randomStudentWeights } from "../../src/distill/model/weights.js";
 import { topKDistillLoss } from "../../src/distill/train/kl-loss.js";
-import { mulberry32 } from "../../src/distill/train/rng.js";
+import { mulberry32 } from "../../src/random.js";
 
 const shape: LlamaShape = {
   layers: 3, dim: 16, ffnDim: 24, heads: 4, kvHeads: 2, headDim: 4, vocab: 40,

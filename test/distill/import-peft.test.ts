@@ -10,7 +10,7 @@ import type { LoraLayer, LoraParams } from "../../src/distill/model/lora.js";
 import { type LlamaShape, loraTargets, targetDims } from "../../src/distill/model/shape.js";
 import { importPeftAdapter } from "../../src/distill/peft/import-peft.js";
 import { encodeSafetensors } from "../../src/distill/peft/safetensors.js";
-import { mulberry32 } from "../../src/distill/train/rng.js";
+import { mulberry32 } from "../../src/random.js";
 import { DistillError } from "../../src/errors.js";
 import { openGguf } from "../../src/gguf/index.js";
 import { TEST_THREADS } from "../helpers/llama.js";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jsKernels } from "../../src/distill/kernels/matmul.js";
 import { WasmKernels } from "../../src/distill/kernels/wasm.js";
-import { mulberry32 } from "../../src/distill/train/rng.js";
+import { mulberry32 } from "../../src/random.js";
 
 const rng = mulberry32(42);
 const rand = (n: number) => Float32Array.from({ length: n }, () => rng() * 2 - 1);

@@ -6,9 +6,10 @@
 import type { Command } from "commander";
 import { openEventStore } from "../../ab/open-store.js";
 import { armReports, formatArmTable } from "../../ab/report.js";
+import { commandGroup } from "../command-group.js";
 
 export function register(program: Command): void {
-  const ab = program.commands.find((c) => c.name() === "ab") ?? program.command("ab").description("A/B experiments");
+  const ab = commandGroup(program, "ab", "A/B experiments");
   ab.command("report")
     .description("per-arm A/B results with 95% confidence intervals")
     .option("--experiment <name>", "only this experiment")

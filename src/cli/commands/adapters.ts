@@ -11,8 +11,8 @@ import { MANIFEST_FILE } from "../../adapters/manifest.js";
 import { loadAdapterPack } from "../../adapters/pack.js";
 import { describeServedModel } from "../../adapters/served-model.js";
 import { AdapterPackError } from "../../errors.js";
-
-const DEFAULT_MODEL_PATH = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+import { commandGroup } from "../command-group.js";
+import { MODEL_FLAGS, MODEL_HELP, resolveModelPath } from "../options.js";
 
 export async function packFolders(dir: string): Promise<string[]> {
   if (existsSync(join(dir, MANIFEST_FILE))) return [dir];
@@ -21,14 +21,14 @@ export async function packFolders(dir: string): Promise<string[]> {
 }
 
 export function register(program: Command): void {
-  const adapters = program.commands.find((c) => c.name() === "adapters") ?? program.command("adapters").description("adapter packs");
+  const adapters = commandGroup(program, "adapters", "adapter packs");
   adapters
     .command("validate")
     .description("validate adapter packs against the served model (every problem listed)")
     .argument("[dir]", "a pack folder or a folder of packs", "adapters")
-    .option("--model <path>", "served GGUF model", DEFAULT_MODEL_PATH)
+    .option(MODEL_FLAGS, MODEL_HELP, "default")
     .action(async (dir: string, opts: { model: string }) => {
-      const served = await describeServedModel(resolve(opts.model));
+      const served = await describeServedModel(await resolveModelPath(opts.model));
       const results: { pack: string; ok: boolean; name?: string; mode?: string; problems?: readonly string[] }[] = [];
       for (const folder of await packFolders(resolve(dir))) {
         try {

@@ -2,12 +2,11 @@
  * `prism bootstrap --model M --out adapters/NAME [--personas DIR | --domains LIST] [--queries N] [--seed S] [--concurrency K]`
  * Runs the PRISM bootstrap with progress bars; Ctrl-C stops between records, rerunning continues.
  */
-import { existsSync } from "node:fs";
 import os from "node:os";
 import { basename, resolve } from "node:path";
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { InvalidArgumentError, Option } from "commander";
+import { Option } from "commander";
 import { baseModelSpecOf, describeServedModel } from "../../adapters/served-model.js";
 import { packNameSchema } from "../../adapters/manifest.js";
 import { tokenEmbeddingFeatures } from "../../bootstrap/gate-features.js";
@@ -17,20 +16,7 @@ import { builtinPersonas, loadPersonaDir, parseDomains } from "../../bootstrap/p
 import { runBootstrap, type PersonaSource } from "../../bootstrap/pipeline.js";
 import type { StageProgress } from "../../bootstrap/stage-runner.js";
 import { BootstrapError } from "../../errors.js";
-
-const DEFAULT_MODEL_PATH = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
-  return n;
-}
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("must be an integer ≥ 0");
-  return n;
-}
+import { MODEL_FLAGS, MODEL_HELP, resolveModelPath, positiveInt, nonNegativeInt } from "../options.js";
 
 /** One bar per stage with counts and ETA; nothing when stderr is not a terminal. */
 export function cliProgress(): StageProgress & { close(): void } {
@@ -75,7 +61,7 @@ export function register(program: Command): void {
   program
     .command("bootstrap")
     .description("PRISM bootstrap: self-generated queries, self-judged persona answers, teacher logits, gate head, adapter pack")
-    .option("--model <path>", `GGUF model file ('default' = ${DEFAULT_MODEL_PATH})`, "default")
+    .option(MODEL_FLAGS, MODEL_HELP, "default")
     .requiredOption("--out <dir>", "pack folder to write, e.g. adapters/my-pack (its name is the folder name)")
     .option("--run-dir <dir>", "stage files (resumable); default <out>/run")
     .addOption(new Option("--personas <dir>", "folder of persona .yaml/.json files").conflicts("domains"))
@@ -89,8 +75,7 @@ export function register(program: Command): void {
     .addOption(new Option("--labels <scheme>", "gate label scheme").choices(labelSchemeSchema.options).default("combined"))
     .option("--pack-persona <name>", "persona the persona-prompt pack injects (default: most distill wins)")
     .action(async (opts: BootstrapCliOptions) => {
-      const modelPath = resolve(opts.model === "default" ? DEFAULT_MODEL_PATH : opts.model);
-      if (!existsSync(modelPath)) throw new BootstrapError(`--model ${opts.model}: no such file (${modelPath})`);
+      const modelPath = await resolveModelPath(opts.model);
       const outDir = resolve(opts.out);
       const packName = packNameSchema.safeParse(basename(outDir));
       if (!packName.success) throw new BootstrapError(`--out ${opts.out}: pack folder name ${packName.error.issues[0]?.message}`);

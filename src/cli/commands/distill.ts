@@ -3,32 +3,14 @@
  * trains the pack's persona LoRA from the bootstrap's distill set and teacher signal, writes `lora.gguf` into
  * the pack and switches its manifest to `mode: "lora"`. Ctrl-C writes a checkpoint; rerunning resumes.
  */
-import { existsSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
 import { Presets, SingleBar } from "cli-progress";
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { createKernels } from "../../distill/kernels/index.js";
 import { runDistill } from "../../distill/run.js";
 import { DistillError } from "../../errors.js";
-
-const DEFAULT_MODEL_PATH = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
-  return n;
-}
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("must be an integer ≥ 0");
-  return n;
-}
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("must be a number > 0");
-  return n;
-}
+import { MODEL_FLAGS, MODEL_HELP, resolveModelPath, positiveInt, nonNegativeInt, positiveNumber } from "../options.js";
 
 interface DistillCliOptions {
   pack: string;
@@ -54,7 +36,7 @@ export function register(program: Command): void {
     .description("train the pack's persona LoRA by distillation from the bootstrap teacher signal (CPU, resumable)")
     .requiredOption("--pack <dir>", "adapter pack folder written by 'prism bootstrap' (adapters/NAME)")
     .option("--data <dir>", "folder with distill.jsonl + teacher.prtk (default: the pack)")
-    .option("--model <path>", `served GGUF model ('default' = ${DEFAULT_MODEL_PATH})`, "default")
+    .option(MODEL_FLAGS, MODEL_HELP, "default")
     .option("--steps <n>", "optimizer steps (default: from --epochs)", positiveInt)
     .option("--epochs <e>", "passes over the training samples (default 10)", positiveNumber)
     .option("--seed <s>", "seed for initialisation, sample order and dropout", nonNegativeInt, 0)
@@ -68,8 +50,7 @@ export function register(program: Command): void {
     .option("--kernels <kind>", "matmul kernels: auto | wasm | js", "auto")
     .option("--f16", "write the adapter as F16 (default F32)")
     .action(async (opts: DistillCliOptions) => {
-      const modelPath = resolve(opts.model === "default" ? DEFAULT_MODEL_PATH : opts.model);
-      if (!existsSync(modelPath)) throw new DistillError(`--model ${opts.model}: no such file (${modelPath})`);
+      const modelPath = await resolveModelPath(opts.model);
       if (!["auto", "wasm", "js"].includes(opts.kernels)) throw new DistillError(`--kernels must be auto, wasm or js`);
       const abort = new AbortController();
       const onSigint = () => {

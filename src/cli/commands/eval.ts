@@ -8,12 +8,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError, Option } from "commander";
 import { EVAL_MODES, EVAL_SETS } from "../../eval/results.js";
 import { REPORT_FILE, RESULTS_FILE, runEval } from "../../eval/run.js";
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
-  return n;
-}
+import { positiveInt } from "../options.js";
 
 function integer(value: string): number {
   const n = Number(value);

@@ -11,23 +11,24 @@ import { LlamaEngine } from "../../engine/llama-engine.js";
 import { readIntentSamples } from "../../gate/dataset.js";
 import { evaluateRouting, formatShareTable } from "../../gate/eval.js";
 import { createPrismRouting } from "../../routing/stack.js";
-
-const DEFAULT_MODEL_PATH = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
+import { commandGroup } from "../command-group.js";
+import { MODEL_FLAGS, MODEL_HELP, resolveModelPath } from "../options.js";
 
 export function register(program: Command): void {
-  const gate = program.commands.find((c) => c.name() === "gate") ?? program.command("gate").description("the PRISM gate");
+  const gate = commandGroup(program, "gate", "the PRISM gate");
   gate
     .command("eval")
     .description("route a labelled prompt set and report route shares per intent/source and decision latency")
     .requiredOption("--data <file>", "JSONL with {id, prompt, intent[, source]} lines")
-    .option("--model <path>", "served GGUF model", DEFAULT_MODEL_PATH)
+    .option(MODEL_FLAGS, MODEL_HELP, "default")
     .option("--adapters <dir>", "adapter packs folder", "adapters")
     .option("--limit <n>", "only the first N prompts", (v) => Number.parseInt(v, 10))
     .action(async (opts: { data: string; model: string; adapters: string; limit?: number }) => {
+      const modelPath = await resolveModelPath(opts.model);
       const samples = (await readIntentSamples(resolve(opts.data))).slice(0, opts.limit ?? Infinity);
       const engine = new LlamaEngine();
       await engine.load({
-        modelPath: resolve(opts.model),
+        modelPath,
         threads: os.availableParallelism(),
         contextSize: 2048,
         sequencesPerContext: 1,
@@ -35,7 +36,7 @@ export function register(program: Command): void {
         maxQueue: 1,
         queueTimeoutMs: 60_000,
       });
-      const routing = await createPrismRouting({ engine, modelPath: resolve(opts.model), adaptersDir: resolve(opts.adapters), servedName: "prism" });
+      const routing = await createPrismRouting({ engine, modelPath, adaptersDir: resolve(opts.adapters), servedName: "prism" });
       try {
         for (const r of routing.refused) process.stderr.write(`refused pack ${r.pack}: ${r.problems.join("; ")}\n`);
         const packs = routing.registry.snapshot().map((p) => p.name);

@@ -12,7 +12,7 @@ import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import type { DistillConfig } from "./config.js";
 import type { DistillSample } from "./dataset.js";
 import { topKDistillLoss } from "./kl-loss.js";
-import { mulberry32 } from "./rng.js";
+import { mulberry32 } from "../../random.js";
 import { learningRate } from "./schedule.js";
 
 export interface TrainProgress {
