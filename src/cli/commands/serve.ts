@@ -200,11 +200,12 @@ export function register(program: Command): void {
         }
       }
       routing.set(prism);
-      lifecycle.startup = null;
+      // Logged before health turns 200, so whoever sees "ready" can already read what is served.
       app.log.info(
         { adapters: prism.personas(), refused: prism.refused.map((r) => r.pack), experiments: experiments?.experiments.map((e) => e.name) ?? [] },
         `serving ${prism.personas().length} adapter pack(s), ${prism.refused.length} refused`,
       );
+      lifecycle.startup = null;
 
     });
 }
