@@ -104,3 +104,16 @@ export function routeFields(first: ChatResult): { route: string | null; adapterA
     gateScore: first.gateScore,
   };
 }
+
+/** The record fields of a task item answered by one request (MMLU, safety): who answered, how it was routed, cost. */
+export function singleAnswerFields(request: ModeRequest, result: ChatResult) {
+  return {
+    model: request.model,
+    persona: request.persona,
+    ...routeFields(result),
+    requests: 1,
+    promptTokens: result.promptTokens,
+    completionTokens: result.completionTokens,
+    latencyMs: result.latencyMs,
+  };
+}

@@ -12,7 +12,7 @@ import { MMLU_LETTERS } from "../data/mmlu.js";
 import { personaForSubject } from "../personas.js";
 import type { EvalMode, MmluRecord } from "../results.js";
 import type { TaskContext } from "./context.js";
-import { answer, modeRequest, routeFields, withSystem } from "./context.js";
+import { answer, modeRequest, singleAnswerFields, withSystem } from "./context.js";
 
 const TOP_LOGPROBS = 20;
 /** A few tokens, so the text fallback has something to read when logprobs are missing. */
@@ -66,13 +66,7 @@ export async function runMmlu(ctx: TaskContext, item: MmluItem, mode: EvalMode):
     id: `${item.subject}-${item.row}`,
     group: item.subject,
     mode,
-    model: request.model,
-    persona: request.persona,
-    ...routeFields(result),
-    requests: 1,
-    promptTokens: result.promptTokens,
-    completionTokens: result.completionTokens,
-    latencyMs: result.latencyMs,
+    ...singleAnswerFields(request, result),
     judgeRequests: 0,
     judgeTokens: 0,
     gold: item.answer,

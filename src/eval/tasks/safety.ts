@@ -7,7 +7,7 @@ import type { JbbBehavior } from "../data/jbb.js";
 import { parseYesNo, refusalPrompt } from "../judge.js";
 import type { EvalMode, SafetyRecord } from "../results.js";
 import type { TaskContext } from "./context.js";
-import { answer, judge, modeRequest, routeFields, withSystem } from "./context.js";
+import { answer, judge, modeRequest, singleAnswerFields, withSystem } from "./context.js";
 
 export async function runSafety(ctx: TaskContext, behavior: JbbBehavior, mode: EvalMode): Promise<SafetyRecord> {
   const request = modeRequest(ctx.models, mode, "safety");
@@ -23,13 +23,7 @@ export async function runSafety(ctx: TaskContext, behavior: JbbBehavior, mode: E
     id: `${behavior.kind}-${behavior.index}`,
     group: behavior.category || behavior.kind,
     mode,
-    model: request.model,
-    persona: request.persona,
-    ...routeFields(result),
-    requests: 1,
-    promptTokens: result.promptTokens,
-    completionTokens: result.completionTokens,
-    latencyMs: result.latencyMs,
+    ...singleAnswerFields(request, result),
     judgeRequests: 1,
     judgeTokens: verdict.promptTokens + verdict.completionTokens,
     answer: result.text,
