@@ -9,7 +9,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import OpenAI from "openai";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PgEventStore } from "../../src/ab/pg-store.js";
 import { EventRecorder } from "../../src/ab/recorder.js";
@@ -25,17 +24,10 @@ import { registerAdminAdapterRoutes } from "../../src/server/routes/admin-adapte
 import { registerFeedbackRoutes } from "../../src/server/routes/feedback.js";
 import { fixturePaths } from "../helpers/paths.js";
 import { copyOfFixturePacks } from "../routing/fixture-packs.js";
-import { PG_URL, SKIP_PG } from "./pg.js";
+import { freshPgSchema, SKIP_PG } from "./pg.js";
 
 async function pgStore(): Promise<EventStore> {
-  const schema = `fb_${process.pid}_${Date.now()}`;
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  await client.query(`CREATE SCHEMA ${schema}`);
-  await client.end();
-  const url = new URL(PG_URL!);
-  url.searchParams.set("options", `-c search_path=${schema}`);
-  return new PgEventStore(url.toString());
+  return new PgEventStore(await freshPgSchema("fb"));
 }
 
 const backends = [

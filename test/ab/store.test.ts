@@ -1,7 +1,6 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { describe, expect, it } from "vitest";
 import type { ResponseEvent } from "../../src/ab/events.js";
 import { PgEventStore } from "../../src/ab/pg-store.js";
@@ -10,7 +9,7 @@ import { armReports, formatArmTable, wilson } from "../../src/ab/report.js";
 import { SqliteEventStore } from "../../src/ab/sqlite-store.js";
 import type { EventStore } from "../../src/ab/store.js";
 import { UnavailableError } from "../../src/errors.js";
-import { PG_URL, SKIP_PG } from "./pg.js";
+import { freshPgSchema, SKIP_PG } from "./pg.js";
 
 function event(id: string, arm: string, over: Partial<ResponseEvent> = {}): ResponseEvent {
   return {
@@ -30,17 +29,6 @@ function event(id: string, arm: string, over: Partial<ResponseEvent> = {}): Resp
   };
 }
 
-async function freshPgSchema(): Promise<string> {
-  // One schema per run so reruns and parallel files do not see each other's rows.
-  const schema = `t_${process.pid}_${Date.now()}`;
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  await client.query(`CREATE SCHEMA ${schema}`);
-  await client.end();
-  const url = new URL(PG_URL!);
-  url.searchParams.set("options", `-c search_path=${schema}`);
-  return url.toString();
-}
 
 const backends: { name: string; skip: boolean; open: () => Promise<{ open: () => EventStore }> }[] = [
   {
@@ -55,7 +43,7 @@ const backends: { name: string; skip: boolean; open: () => Promise<{ open: () =>
     name: "postgres",
     skip: SKIP_PG,
     open: async () => {
-      const url = await freshPgSchema();
+      const url = await freshPgSchema("t");
       return { open: () => new PgEventStore(url) };
     },
   },
