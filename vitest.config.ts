@@ -9,6 +9,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 180_000,
-    reporters: ["default"],
+    // The second reporter prints a plain "tests: N passed, N failed, N skipped" closing line for CI.
+    reporters: ["default", "./test/helpers/summary-reporter.ts"],
   },
 });
