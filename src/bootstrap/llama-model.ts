@@ -17,7 +17,14 @@ import {
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
-import type { BootstrapModel, GenerateRequest, GenerateResult, TeacherRequest, TeacherSignal } from "./model.js";
+import type {
+  BootstrapModel,
+  GenerateRequest,
+  GenerateResult,
+  ReplyStartRequest,
+  TeacherRequest,
+  TeacherSignal,
+} from "./model.js";
 
 export interface LlamaBootstrapModelOptions {
   readonly modelPath: string;
@@ -54,6 +61,52 @@ class SequencePool {
       else this.free.push(seq);
     }
   }
+}
+
+/** One spelling of a choice as token ids. */
+interface Spelling {
+  readonly choice: string;
+  readonly tokens: readonly Token[];
+}
+
+/**
+ * Distinct, disjoint spellings: identical token sequences are kept once, and a sequence that extends
+ * a shorter listed one is dropped (the shorter one's probability already includes it).
+ */
+export function disjointSpellings(
+  choices: Readonly<Record<string, readonly string[]>>,
+  tokenize: (text: string) => readonly number[],
+): Spelling[] {
+  const all = Object.entries(choices)
+    .flatMap(([choice, texts]) => texts.map((t) => ({ choice, tokens: tokenize(t) as readonly Token[] })))
+    .filter((s) => s.tokens.length > 0)
+    .sort((a, b) => a.tokens.length - b.tokens.length);
+  const kept: Spelling[] = [];
+  for (const s of all) {
+    const covered = kept.some((k) => k.tokens.every((t, i) => s.tokens[i] === t));
+    if (!covered) kept.push(s);
+  }
+  return kept;
+}
+
+/** Logit filter options that let `probabilityOf` compute exact softmax probabilities of `tokens`. */
+const probeOptions = (tokens: readonly Token[]) =>
+  ({
+    generateNext: {
+      // includeTop 1 gives the max logit; totalLogitWeight = sum over the vocabulary of exp(logit - max).
+      logits: { filter: { tokens, includeTop: 1 } },
+      totalLogitWeight: true,
+    },
+  }) as const;
+
+function probabilityOf(
+  next: { readonly logits?: ReadonlyMap<Token, number>; readonly totalLogitWeight?: number } | undefined,
+  token: Token,
+): number {
+  const logit = next?.logits?.get(token);
+  if (logit === undefined || !next?.totalLogitWeight) return 0;
+  const max = Math.max(...next.logits!.values());
+  return Math.exp(logit - max) / next.totalLogitWeight;
 }
 
 export class LlamaBootstrapModel implements BootstrapModel {
@@ -194,6 +247,36 @@ export class LlamaBootstrapModel implements BootstrapModel {
         });
       }
       return { responseTokens: Uint32Array.from(responseTokens), topIds, topLogits, topK: k };
+    });
+  }
+
+  async replyStartProbabilities(request: ReplyStartRequest): Promise<Record<string, number>> {
+    request.signal?.throwIfAborted();
+    const out: Record<string, number> = Object.fromEntries(Object.keys(request.choices).map((c) => [c, 0]));
+    const prompt = this.historyTokens(request.system, request.user, "");
+    const spellings = disjointSpellings(request.choices, (t) => this.model.tokenize(t, false));
+    if (prompt.length === 0 || spellings.length === 0) return out;
+    return this.pool.use(async (sequence) => {
+      const firstTokens = [...new Set(spellings.map((s) => s.tokens[0]!))];
+      const input = [...prompt.slice(0, -1), [prompt.at(-1)!, probeOptions(firstTokens)] as const];
+      const head = await sequence.controlledEvaluate(input as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
+      const first = head[prompt.length - 1]?.next;
+      for (const s of spellings) {
+        let p = probabilityOf(first, s.tokens[0]!);
+        if (s.tokens.length > 1 && p > 0) {
+          // Multi-token spelling ("TI"+"E"): chain the conditional probabilities, then drop those tokens again.
+          const start = sequence.nextTokenIndex;
+          const rest = await sequence.controlledEvaluate(
+            s.tokens.slice(0, -1).map((t, i) => [t, probeOptions([s.tokens[i + 1]!])] as const) as Parameters<
+              LlamaContextSequence["controlledEvaluate"]
+            >[0],
+          );
+          for (let i = 1; i < s.tokens.length; i++) p *= probabilityOf(rest[i - 1]?.next, s.tokens[i]!);
+          await sequence.eraseContextTokenRanges([{ start, end: sequence.nextTokenIndex }]);
+        }
+        out[s.choice] = (out[s.choice] ?? 0) + p;
+      }
+      return out;
     });
   }
 

@@ -4,6 +4,10 @@ import { z } from "zod";
 export const labelSchemeSchema = z.enum(["verdict", "verdict+contrast", "intent", "combined"]);
 export type LabelScheme = z.infer<typeof labelSchemeSchema>;
 
+/** `text`: the published greedy A/B/TIE reply; `logit`: order-averaged verdict probabilities, position bias removed. */
+export const judgeModeSchema = z.enum(["text", "logit"]);
+export type JudgeMode = z.infer<typeof judgeModeSchema>;
+
 export const bootstrapOptionsSchema = z.object({
   seed: z.number().int().nonnegative().default(0),
   /** Curator generations per persona (PRISM: 50). Short and duplicate ones are dropped afterwards. */
@@ -20,6 +24,12 @@ export const bootstrapOptionsSchema = z.object({
   judgeMaxTokens: z.number().int().positive().default(5),
   /** Answers are cut to this many characters for the judge. */
   judgeAnswerChars: z.number().int().positive().default(1500),
+  judge: judgeModeSchema.default("logit"),
+  /**
+   * Logit judge: the persona must beat the baseline by more than this (normalised probability, after
+   * removing the run's position bias) in both orders to go to distill; within ±margin an order is a tie.
+   */
+  judgeMargin: z.number().min(0).max(1).default(0),
   teacherTopK: z.number().int().positive().max(1024).default(64),
   teacherLogits: z.enum(["f16", "f32"]).default("f16"),
   /**

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { MANIFEST_FILE, packManifestSchema, type BaseModelSpec, type PackManifestInput } from "../adapters/manifest.js";
 import { BootstrapError } from "../errors.js";
 import { trainGateHead, type GateSample, type TrainedGate } from "../gate/train.js";
+import { judgeRun } from "./judge.js";
 import { gateLabel } from "./labels.js";
 import type { BootstrapModel, GateFeatureExtractor } from "./model.js";
 import { bootstrapOptionsSchema, type BootstrapOptions, type BootstrapOptionsInput } from "./options.js";
@@ -99,8 +100,14 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
   // 2. answers + judge
   const judged = await runJudgeStage(runner, deps.model, personaByName, selection.kept, options, parallel);
   markers.push(judged.marker);
-  const distill = judged.records.filter((r) => r.value.set === "distill");
-  const retain = judged.records.filter((r) => r.value.set === "retain");
+  // The logit judge needs the run-level position bias, so sets are decided once every pair is judged.
+  const judgement = judgeRun(
+    judged.records.map((r) => r.value),
+    { mode: options.judge, margin: options.judgeMargin },
+  );
+  const decided = judged.records.map((r, i) => ({ key: r.key, value: { ...r.value, ...judgement.chosen[i]! } }));
+  const distill = decided.filter((r) => r.value.set === "distill");
+  const retain = decided.filter((r) => r.value.set === "retain");
 
   // 3. teacher signal
   const teacher = await runTeacherStage(runner, deps.model, personaByName, distill, options, parallel);
@@ -111,7 +118,7 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
   // 4. gate
   const features = await runFeatureStage(runner, deps.features, selection.kept, parallel);
   markers.push(features.marker);
-  const judgedByKey = new Map(judged.records.map((r) => [r.key, r.value]));
+  const judgedByKey = new Map(decided.map((r) => [r.key, r.value]));
   const featuresByKey = new Map(features.records.map((r) => [r.key, r.value.features]));
   const samples: (GateSample & { key: string })[] = [];
   for (const q of selection.kept) {
@@ -137,7 +144,7 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
 
   // 5. pack
   await mkdir(input.outDir, { recursive: true });
-  const packPersona = choosePackPersona(personas, judged.records.map((r) => r.value), options.packPersona);
+  const packPersona = choosePackPersona(personas, decided.map((r) => r.value), options.packPersona);
   const report = buildReport({
     packName: input.packName,
     options,
@@ -146,6 +153,7 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
     queries: queries.records,
     selection,
     judged: judged.records,
+    judgement,
     teacherTokens: teacherRecords.reduce((a, r) => a + r.responseTokens.length, 0),
     gate: gate.report,
     labelCounts,
@@ -162,6 +170,7 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
     options,
     counts: report.totals,
     verdicts: report.verdicts,
+    judge: report.judge,
     gate: { labels: options.labels, ...gate.report },
     personas: personas.map((p) => p.name),
   };

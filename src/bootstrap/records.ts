@@ -28,13 +28,30 @@ export type QueryRecord = z.infer<typeof queryRecordSchema>;
 
 export const winnerSchema = z.enum(["persona", "baseline", "tie"]);
 
+/**
+ * The judge's next-token distribution at the start of its reply: probability mass of all spellings of
+ * each verdict, normalised over the three; `mass` is their total before normalising (how much of the
+ * distribution the verdict words hold at all).
+ */
+export const verdictProbabilitiesSchema = z.object({
+  A: z.number().min(0).max(1),
+  B: z.number().min(0).max(1),
+  TIE: z.number().min(0).max(1),
+  mass: z.number().nonnegative(),
+});
+export type VerdictProbabilities = z.infer<typeof verdictProbabilitiesSchema>;
+
 export const verdictSchema = z.object({
   /** Which answer was shown as A. */
   order: z.enum(["persona-first", "baseline-first"]),
+  /** Greedy text reply (the published judge), kept for transparency and `--judge text`. */
   reply: z.string(),
   /** Parsed A/B/TIE; null = unparsable judge output. */
   verdict: z.enum(["A", "B", "TIE"]).nullable(),
+  /** Winner under the text rule. */
   winner: winnerSchema.nullable(),
+  /** Logit judge; null = no probability on any verdict word; absent = judged by an older version (re-judged on resume). */
+  probabilities: verdictProbabilitiesSchema.nullable().optional(),
 });
 export type VerdictRecord = z.infer<typeof verdictSchema>;
 
@@ -44,12 +61,18 @@ export const outcomeReasonSchema = z.enum([
   "tie",
   "split",
   "unparsable-verdict",
+  /** Logit judge: the verdict words had no probability at all. */
+  "no-verdict-mass",
   "empty-answer",
   "runaway-answer",
 ]);
 export type OutcomeReason = z.infer<typeof outcomeReasonSchema>;
 
-/** Stage 2: both answers, both verdicts and the resulting set. */
+/**
+ * Stage 2: both answers, both verdicts and the set under the published text rule. The logit judge's
+ * set needs the run-level position bias, so it is computed after the stage from these records
+ * (judge.ts) and substituted for `set`/`reason` before later stages read them.
+ */
 export const judgedRecordSchema = z.object({
   persona: z.string(),
   query: z.string(),

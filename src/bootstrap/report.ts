@@ -3,7 +3,8 @@ import type { BaseModelSpec } from "../adapters/manifest.js";
 import type { GateTrainingReport } from "../gate/train.js";
 import type { BootstrapOptions } from "./options.js";
 import type { Persona } from "./personas/schema.js";
-import type { JudgedRecord, OutcomeReason, QueryRecord } from "./records.js";
+import { decideLogitOutcome, marginWinner, personaMargin, type Decision, type RunJudgement } from "./judge.js";
+import { outcomeReasonSchema, type JudgedRecord, type OutcomeReason, type QueryRecord } from "./records.js";
 import type { StageMarker } from "./stage-runner.js";
 import type { QueryFilterResult } from "./stages.js";
 
@@ -54,8 +55,125 @@ export interface BootstrapReport {
     /** Share of answer pairs where both orders agreed on a winner (persona, baseline or tie). */
     readonly orderConsistency: number | null;
   };
+  /** Both judges side by side; `mode` is the one whose sets the pack uses. */
+  readonly judge: JudgeReport;
   readonly gate: GateTrainingReport & { readonly labels: string; readonly labelCounts: { apply: number; retain: number } };
   readonly wallMs: Record<string, number>;
+}
+
+export interface JudgeOutcomes {
+  readonly distill: number;
+  readonly retain: number;
+  readonly outcomes: Record<OutcomeReason, number>;
+}
+
+export interface PersonaJudgeCounts {
+  readonly win: number;
+  readonly tie: number;
+  readonly loss: number;
+  readonly split: number;
+  readonly garbage: number;
+}
+
+/** A statistic for the text judge, the logit judge without and with position-bias correction. */
+export interface JudgeComparison {
+  readonly text: number | null;
+  readonly logitRaw: number | null;
+  readonly logitCalibrated: number | null;
+}
+
+export interface JudgeReport {
+  readonly mode: string;
+  readonly margin: number;
+  /** Mean P(A) − P(B) over all judgements: the judge's position bias, removed by the calibrated logit judge. */
+  readonly positionBias: number | null;
+  readonly judgementsWithProbabilities: number;
+  /** Mean probability the verdict words hold at the start of the reply (before normalising over A/B/TIE). */
+  readonly meanVerdictMass: number | null;
+  /** Share of judgements preferring position A (0.5 = no position bias). */
+  readonly firstPositionShare: JudgeComparison;
+  /** Share of pairs where both orders name the same winner (persona, baseline or tie). */
+  readonly orderConsistency: JudgeComparison;
+  readonly text: JudgeOutcomes;
+  /** Logit judge without position-bias correction (for comparison only). */
+  readonly logitRaw: JudgeOutcomes;
+  readonly logit: JudgeOutcomes;
+  readonly perPersona: readonly { readonly persona: string; readonly text: PersonaJudgeCounts; readonly logit: PersonaJudgeCounts }[];
+}
+
+const GARBAGE: readonly OutcomeReason[] = ["unparsable-verdict", "no-verdict-mass", "empty-answer", "runaway-answer"];
+
+function outcomeCounts(decisions: readonly Decision[]): JudgeOutcomes {
+  const outcomes = Object.fromEntries(
+    outcomeReasonSchema.options.map((r) => [r, decisions.filter((d) => d.reason === r).length]),
+  ) as Record<OutcomeReason, number>;
+  return {
+    distill: decisions.filter((d) => d.set === "distill").length,
+    retain: decisions.filter((d) => d.set === "retain").length,
+    outcomes,
+  };
+}
+
+function personaCounts(decisions: readonly Decision[]): PersonaJudgeCounts {
+  const n = (r: OutcomeReason) => decisions.filter((d) => d.reason === r).length;
+  return {
+    win: n("persona-won-both"),
+    tie: n("tie"),
+    loss: n("baseline-won-both"),
+    split: n("split"),
+    garbage: GARBAGE.reduce((a, r) => a + n(r), 0),
+  };
+}
+
+const share = (hits: number, of: number) => (of > 0 ? hits / of : null);
+
+/** Judge statistics from the recorded verdicts and the run's decisions (pure: recomputable from judged.jsonl). */
+export function buildJudgeReport(
+  personas: readonly string[],
+  judged: readonly JudgedRecord[],
+  judgement: RunJudgement,
+): JudgeReport {
+  const { bias, judgements } = judgement.positionBias;
+  const margin = judgement.settings.margin;
+  const verdicts = judged.flatMap((j) => j.verdicts);
+  const parsed = verdicts.filter((v) => v.verdict !== null);
+  const withProbs = verdicts.filter((v) => v.probabilities);
+  const lean = (v: (typeof verdicts)[number], b: number) => v.probabilities!.A - v.probabilities!.B - b;
+  // Pairs the logit judge can decide (both orders have probabilities).
+  const logitPairs = judged.filter((j) => j.verdicts.length === 2 && j.verdicts.every((v) => v.probabilities));
+  const agreeing = (b: number) =>
+    logitPairs.filter((j) => {
+      const [w0, w1] = j.verdicts.map((v) => marginWinner(personaMargin(v, b), margin));
+      return w0 === w1;
+    }).length;
+  const textPairs = judged.filter((j) => j.verdicts.length === 2 && j.verdicts.every((v) => v.winner !== null));
+  const textAgreeing = textPairs.filter((j) => j.verdicts[0]!.winner === j.verdicts[1]!.winner).length;
+  const byPersona = (decisions: readonly Decision[], name: string) => decisions.filter((_, i) => judged[i]!.persona === name);
+  return {
+    mode: judgement.settings.mode,
+    margin,
+    positionBias: judgements > 0 ? bias : null,
+    judgementsWithProbabilities: judgements,
+    meanVerdictMass: withProbs.length > 0 ? withProbs.reduce((a, v) => a + v.probabilities!.mass, 0) / withProbs.length : null,
+    firstPositionShare: {
+      text: share(parsed.filter((v) => v.verdict === "A").length, parsed.length),
+      logitRaw: share(withProbs.filter((v) => lean(v, 0) > 0).length, withProbs.length),
+      logitCalibrated: share(withProbs.filter((v) => lean(v, bias) > 0).length, withProbs.length),
+    },
+    orderConsistency: {
+      text: share(textAgreeing, textPairs.length),
+      logitRaw: share(agreeing(0), logitPairs.length),
+      logitCalibrated: share(agreeing(bias), logitPairs.length),
+    },
+    text: outcomeCounts(judgement.text),
+    logitRaw: outcomeCounts(judged.map((r) => decideLogitOutcome(r, 0, margin))),
+    logit: outcomeCounts(judgement.logit),
+    perPersona: personas.map((name) => ({
+      persona: name,
+      text: personaCounts(byPersona(judgement.text, name)),
+      logit: personaCounts(byPersona(judgement.logit, name)),
+    })),
+  };
 }
 
 const countBy = <T>(xs: readonly T[], f: (x: T) => string) =>
@@ -68,7 +186,9 @@ export function buildReport(input: {
   personas: readonly Persona[];
   queries: readonly { key: string; value: QueryRecord }[];
   selection: QueryFilterResult;
+  /** Stage 2 records as recorded (text-rule sets). */
   judged: readonly { key: string; value: JudgedRecord }[];
+  judgement: RunJudgement;
   teacherTokens: number;
   gate: GateTrainingReport;
   labelCounts: { apply: number; retain: number };
@@ -77,8 +197,10 @@ export function buildReport(input: {
   totalMs: number;
   packPersona: string;
 }): BootstrapReport {
+  // Sets and reasons of the chosen judge; the raw records keep the text rule's.
+  const decided = input.judged.map((j, i) => ({ key: j.key, value: { ...j.value, ...input.judgement.chosen[i]! } }));
   const perPersona = input.personas.map((p): PersonaReport => {
-    const judged = input.judged.filter((j) => j.value.persona === p.name).map((j) => j.value);
+    const judged = decided.filter((j) => j.value.persona === p.name).map((j) => j.value);
     const reasons = countBy(judged, (j) => j.reason);
     return {
       persona: p.name,
@@ -91,7 +213,7 @@ export function buildReport(input: {
       loss: reasons["baseline-won-both"] ?? 0,
       tie: reasons["tie"] ?? 0,
       split: reasons["split"] ?? 0,
-      garbage: (reasons["unparsable-verdict"] ?? 0) + (reasons["empty-answer"] ?? 0) + (reasons["runaway-answer"] ?? 0),
+      garbage: GARBAGE.reduce((a, r) => a + (reasons[r] ?? 0), 0),
       distill: judged.filter((j) => j.set === "distill").length,
       retain: judged.filter((j) => j.set === "retain").length,
     };
@@ -101,11 +223,7 @@ export function buildReport(input: {
   const firstPicked = parsed.filter((v) => v.verdict === "A").length;
   const pairs = input.judged.filter((j) => j.value.verdicts.length === 2 && j.value.verdicts.every((v) => v.winner !== null));
   const consistent = pairs.filter((j) => j.value.verdicts[0]!.winner === j.value.verdicts[1]!.winner).length;
-  const outcomes = Object.fromEntries(
-    (["persona-won-both", "baseline-won-both", "tie", "split", "unparsable-verdict", "empty-answer", "runaway-answer"] as const).map(
-      (r) => [r, input.judged.filter((j) => j.value.reason === r).length],
-    ),
-  ) as Record<OutcomeReason, number>;
+  const { outcomes } = outcomeCounts(input.judgement.chosen);
   const wallMs: Record<string, number> = {};
   for (const m of input.markers) wallMs[m.stage] = m.wallMs;
   wallMs["gate-training"] = input.gateMs;
@@ -132,8 +250,8 @@ export function buildReport(input: {
       queriesGenerated: input.queries.length,
       queriesKept: input.selection.kept.length,
       judged: input.judged.length,
-      distill: input.judged.filter((j) => j.value.set === "distill").length,
-      retain: input.judged.filter((j) => j.value.set === "retain").length,
+      distill: decided.filter((j) => j.value.set === "distill").length,
+      retain: decided.filter((j) => j.value.set === "retain").length,
       teacherTokens: input.teacherTokens,
     },
     drops,
@@ -147,6 +265,11 @@ export function buildReport(input: {
       firstPositionShare: parsed.length > 0 ? firstPicked / parsed.length : null,
       orderConsistency: pairs.length > 0 ? consistent / pairs.length : null,
     },
+    judge: buildJudgeReport(
+      input.personas.map((p) => p.name),
+      input.judged.map((j) => j.value),
+      input.judgement,
+    ),
     gate: { ...input.gate, labels: input.options.labels, labelCounts: input.labelCounts },
     wallMs,
   };
@@ -163,7 +286,7 @@ export function renderReportMarkdown(r: BootstrapReport): string {
       `Base model: ${r.baseModel.architecture}, fingerprint \`${r.baseModel.fingerprint ?? "not pinned"}\`. Seed ${r.seed}.`,
     "",
   );
-  lines.push("## Per persona", "");
+  lines.push(`## Per persona (${r.judge.mode} judge)`, "");
   lines.push("| persona | intent | generated | kept | dropped | win | tie | loss | split | garbage | distill | retain |");
   lines.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const p of r.perPersona) {
@@ -180,13 +303,7 @@ export function renderReportMarkdown(r: BootstrapReport): string {
       `**distill ${r.totals.distill} / retain ${r.totals.retain}**; teacher tokens ${r.totals.teacherTokens}.`,
     "",
   );
-  lines.push("## Judge", "");
-  lines.push(
-    `${r.verdicts.total} verdicts: A ${r.verdicts.A}, B ${r.verdicts.B}, TIE ${r.verdicts.TIE}, unparsable ${r.verdicts.unparsable}. ` +
-      `First-position share ${pct(r.verdicts.firstPositionShare)} (50% = no position bias); ` +
-      `both orders agree on ${pct(r.verdicts.orderConsistency)} of pairs.`,
-    "",
-  );
+  lines.push(...renderJudgeMarkdown(r));
   lines.push("## Drops and garbage", "");
   for (const [k, v] of Object.entries(r.drops)) lines.push(`- ${k}: ${v}`);
   lines.push("", "## Gate", "");
@@ -201,4 +318,32 @@ export function renderReportMarkdown(r: BootstrapReport): string {
   for (const [k, v] of Object.entries(r.wallMs)) lines.push(`| ${k} | ${secs(v)} |`);
   lines.push("");
   return lines.join("\n");
+}
+
+const signed = (x: number | null) => (x === null ? "–" : `${x >= 0 ? "+" : ""}${x.toFixed(3)}`);
+
+function renderJudgeMarkdown(r: BootstrapReport): string[] {
+  const j = r.judge;
+  const lines = ["## Judge", ""];
+  lines.push(
+    `Sets come from the **${j.mode}** judge` +
+      (j.mode === "logit" ? ` (persona must lead by more than ${j.margin} in both orders after bias correction).` : " (published rule).") +
+      ` Text replies: ${r.verdicts.total} verdicts, A ${r.verdicts.A}, B ${r.verdicts.B}, TIE ${r.verdicts.TIE}, unparsable ${r.verdicts.unparsable}. ` +
+      `Position bias, mean P(A) − P(B) over ${j.judgementsWithProbabilities} judgements: ${signed(j.positionBias)}; ` +
+      `verdict words hold ${pct(j.meanVerdictMass)} of the first reply token's probability on average.`,
+    "",
+  );
+  lines.push("| | text (published) | logit, raw | logit, calibrated |", "|---|---|---|---|");
+  lines.push(
+    `| first-position share (50% = unbiased) | ${pct(j.firstPositionShare.text)} | ${pct(j.firstPositionShare.logitRaw)} | ${pct(j.firstPositionShare.logitCalibrated)} |`,
+  );
+  lines.push(
+    `| both orders agree | ${pct(j.orderConsistency.text)} | ${pct(j.orderConsistency.logitRaw)} | ${pct(j.orderConsistency.logitCalibrated)} |`,
+  );
+  lines.push(`| distill / retain | ${j.text.distill} / ${j.text.retain} | ${j.logitRaw.distill} / ${j.logitRaw.retain} | ${j.logit.distill} / ${j.logit.retain} |`, "");
+  lines.push("| persona | text win / tie / loss / split / garbage | logit win / tie / loss / split / garbage |", "|---|---|---|");
+  const cells = (c: PersonaJudgeCounts) => `${c.win} / ${c.tie} / ${c.loss} / ${c.split} / ${c.garbage}`;
+  for (const p of j.perPersona) lines.push(`| ${p.persona} | ${cells(p.text)} | ${cells(p.logit)} |`);
+  lines.push("");
+  return lines;
 }

@@ -64,8 +64,11 @@ export interface StageSpec<I, O> {
   readonly items: readonly StageItem<I>[];
   /** Validates records read back from disk (a file edited by hand or from another version is refused). */
   readonly schema: z.ZodType<O>;
-  readonly run: (input: I, ctx: StageContext) => Promise<O>;
+  /** `previous`: the stored record of this key when `isComplete` refused it. */
+  readonly run: (input: I, ctx: StageContext, previous?: O) => Promise<O>;
   readonly concurrency: number;
+  /** Stored records failing this (e.g. written by an older version) are run again, with the old record at hand. */
+  readonly isComplete?: (value: O) => boolean;
 }
 
 export interface StageResult<O> {
@@ -122,6 +125,11 @@ export class StageRunner {
     await mkdir(this.runDir, { recursive: true });
     const markerFile = this.markerPath(spec.name);
     const done = await this.load(spec.name, spec.schema);
+    const incomplete = new Map<string, O>();
+    for (const [key, value] of done) {
+      if (spec.isComplete && !spec.isComplete(value)) incomplete.set(key, value);
+    }
+    for (const key of incomplete.keys()) done.delete(key);
     const keys = new Set(spec.items.map((i) => i.key));
     if (keys.size !== spec.items.length) throw new RangeError(`stage ${spec.name}: duplicate keys`);
     if (existsSync(markerFile) && spec.items.every((i) => done.has(i.key))) {
@@ -147,7 +155,7 @@ export class StageRunner {
           limit(async () => {
             if (this.signal.aborted) return;
             const seed = deriveSeed(this.runSeed, spec.name, item.key);
-            const value = await spec.run(item.input, { seed, signal: this.signal });
+            const value = await spec.run(item.input, { seed, signal: this.signal }, incomplete.get(item.key));
             // One appendFile = one write(2) of one line: records never interleave.
             await appendFile(path, JSON.stringify({ key: item.key, value }) + "\n");
             done.set(item.key, value);

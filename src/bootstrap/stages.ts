@@ -5,6 +5,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { filterQueries, type DropReason } from "./dedupe.js";
+import { hasVerdictProbabilities, normaliseVerdictMass, outcomeOfWinners, VERDICT_SPELLINGS } from "./judge.js";
 import type { BootstrapModel, GateFeatureExtractor } from "./model.js";
 import type { BootstrapOptions } from "./options.js";
 import { leadingSentences, personaSchema, type Persona } from "./personas/schema.js";
@@ -194,13 +195,9 @@ function winnerOf(verdict: "A" | "B" | "TIE" | null, order: VerdictRecord["order
   return (verdict === "A") === personaIsA ? "persona" : "baseline";
 }
 
+/** The published text rule: persona must be the parsed winner in both orders. */
 export function decideOutcome(verdicts: readonly VerdictRecord[]): Pick<JudgedRecord, "set" | "reason"> {
-  const winners = verdicts.map((v) => v.winner);
-  if (winners.some((w) => w === null)) return { set: "retain", reason: "unparsable-verdict" };
-  if (winners.every((w) => w === "persona")) return { set: "distill", reason: "persona-won-both" };
-  if (winners.every((w) => w === "baseline")) return { set: "retain", reason: "baseline-won-both" };
-  if (winners.every((w) => w === "tie")) return { set: "retain", reason: "tie" };
-  return { set: "retain", reason: "split" };
+  return outcomeOfWinners(verdicts.map((v) => v.winner));
 }
 
 export function runJudgeStage(
@@ -217,13 +214,17 @@ export function runJudgeStage(
     schema: judgedRecordSchema,
     // Each record runs two generations at once, then two judgements at once.
     concurrency: Math.max(1, Math.ceil(concurrency / 2)),
-    run: async (q, ctx) => {
+    // Records from before the logit judge are judged again; their answers are kept.
+    isComplete: hasVerdictProbabilities,
+    run: async (q, ctx, previous) => {
       const persona = personas.get(q.source)!;
       const sub = (part: string): StageContext => ({ seed: deriveSeed(ctx.seed, part), signal: ctx.signal });
-      const [baseline, withPersona] = await Promise.all([
-        generation(model, null, q.text, options.answerTemperature, options.answerMaxTokens, sub("baseline")),
-        generation(model, persona.long, q.text, options.answerTemperature, options.answerMaxTokens, sub("persona"), true),
-      ]);
+      const [baseline, withPersona] = previous
+        ? [previous.baseline, previous.withPersona]
+        : await Promise.all([
+            generation(model, null, q.text, options.answerTemperature, options.answerMaxTokens, sub("baseline")),
+            generation(model, persona.long, q.text, options.answerTemperature, options.answerMaxTokens, sub("persona"), true),
+          ]);
       const base = { persona: q.source, query: q.text, baseline, withPersona };
       if (baseline.text === "" || withPersona.text === "") {
         return { ...base, verdicts: [], set: "retain", reason: "empty-answer" } satisfies JudgedRecord;
@@ -237,9 +238,13 @@ export function runJudgeStage(
       const verdicts = await Promise.all(
         orders.map(async (order): Promise<VerdictRecord> => {
           const [a, bb] = order === "persona-first" ? [p, b] : [b, p];
-          const reply = await generation(model, JUDGE_SYSTEM, judgePrompt(q.text, a, bb), 0, options.judgeMaxTokens, sub(order));
+          const user = judgePrompt(q.text, a, bb);
+          const [reply, mass] = await Promise.all([
+            generation(model, JUDGE_SYSTEM, user, 0, options.judgeMaxTokens, sub(order)),
+            model.replyStartProbabilities({ system: JUDGE_SYSTEM, user, choices: VERDICT_SPELLINGS, signal: ctx.signal }),
+          ]);
           const verdict = parseVerdict(reply.text);
-          return { order, reply: reply.text, verdict, winner: winnerOf(verdict, order) };
+          return { order, reply: reply.text, verdict, winner: winnerOf(verdict, order), probabilities: normaliseVerdictMass(mass) };
         }),
       );
       return { ...base, verdicts, ...decideOutcome(verdicts) } satisfies JudgedRecord;

@@ -37,5 +37,12 @@ describe("prism bootstrap command line", () => {
     const badQueries = await prism(["bootstrap", "--out", join(dir, "pack"), "--queries", "0"]);
     expect(badQueries.code).not.toBe(0);
     expect(badQueries.stderr).toContain("must be a positive integer");
+
+    const badJudge = await prism(["bootstrap", "--out", join(dir, "pack"), "--judge", "vibes"]);
+    expect(badJudge.code).not.toBe(0);
+    expect(badJudge.stderr).toMatch(/--judge.*vibes.*(logit|text)/s);
+    const badMargin = await prism(["bootstrap", "--out", join(dir, "pack"), "--judge-margin", "1.5"]);
+    expect(badMargin.code).not.toBe(0);
+    expect(badMargin.stderr).toContain("must be a number from 0 to 1");
   });
 });

@@ -3,7 +3,7 @@
  * Checks that counts add up across stages, the pack validates, an interrupted run resumes to the same
  * result, and the same seed gives byte-identical stage files.
  */
-import { readFile, readdir, mkdtemp } from "node:fs/promises";
+import { copyFile, mkdir, readFile, readdir, mkdtemp, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,6 +87,23 @@ describe("prism bootstrap on the fixture model", () => {
     expect(report.verdicts.total).toBe(2 * judgedWithVerdicts);
     expect(report.verdicts.A + report.verdicts.B + report.verdicts.TIE + report.verdicts.unparsable).toBe(report.verdicts.total);
 
+    // Logit judge: every judged order carries its verdict probabilities, normalised over A/B/TIE.
+    for (const v of judged.flatMap((j) => j.verdicts)) {
+      expect(v.probabilities, v.reply).toBeTruthy();
+      const p = v.probabilities!;
+      expect(p.A + p.B + p.TIE).toBeCloseTo(1, 9);
+      expect(p.mass).toBeGreaterThan(0);
+      expect(p.mass).toBeLessThanOrEqual(1.001);
+    }
+    const j = report.judge;
+    expect(j.mode).toBe("logit");
+    expect(j.judgementsWithProbabilities).toBe(report.verdicts.total);
+    for (const side of [j.text, j.logitRaw, j.logit]) expect(side.distill + side.retain).toBe(judged.length);
+    expect(report.totals.distill).toBe(j.logit.distill);
+    // The recorded `set` is the text rule's; the pack's sets are the logit judge's.
+    expect(judged.filter((x) => x.set === "distill").length).toBe(j.text.distill);
+    expect(await readFile(join(outDir, "report.md"), "utf8")).toContain("| first-position share (50% = unbiased) |");
+
     const teacher = await readTeacherFile(join(outDir, "teacher.prtk"));
     expect(teacher.topK).toBe(8);
     expect(teacher.records).toHaveLength(report.totals.distill);
@@ -163,6 +180,44 @@ describe("prism bootstrap on the fixture model", () => {
     }
     // Greedy picked the argmax at every step, so the teacher's top-1 is the generated token everywhere.
     expect(top1).toBe(n);
+  });
+
+  it("records judged before the logit judge are re-judged on resume, answers kept, to the same data", async () => {
+    const runD = join(root, "pack-d", "run");
+    const runE = join(root, "pack-e", "run");
+    await mkdir(runE, { recursive: true });
+    for (const f of ["queries.jsonl", "queries.done.json"]) await copyFile(join(runD, f), join(runE, f));
+    // judged.jsonl as an older version wrote it: no probabilities, and no completion marker.
+    const original = await readJsonl(join(runD, "judged.jsonl"));
+    const stripped = original.map(({ key, value }) => {
+      const v = judgedRecordSchema.parse(value);
+      return { key, value: { ...v, verdicts: v.verdicts.map(({ probabilities: _p, ...rest }) => rest) } };
+    });
+    await writeFile(join(runE, "judged.jsonl"), stripped.map((r) => JSON.stringify(r) + "\n").join(""));
+    const rejudged: string[] = [];
+    const progress: StageProgress = { start() {}, stop() {}, increment: (stage) => void (stage === "judged" && rejudged.push(stage)) };
+    await runBootstrap(deps({ progress, sequential: true }), input("pack-e"));
+    const withVerdicts = stripped.filter((r) => (r.value.verdicts as unknown[]).length > 0).length;
+    expect(rejudged).toHaveLength(withVerdicts);
+    expect(await readFile(join(runE, "judged.jsonl"), "utf8")).toBe(await readFile(join(runD, "judged.jsonl"), "utf8"));
+  });
+
+  it("verdict probabilities are exact and leave the sequence clean (multi-token spellings erased)", async () => {
+    const request = { system: "You judge.", user: "Say A, B or TIE." };
+    const together = await model.replyStartProbabilities({ ...request, choices: { x: ["TIE", "a"], y: ["Tie"], z: ["A"] } });
+    const alone = await Promise.all(
+      [["TIE", "a"], ["Tie"], ["A"]].map((spellings) => model.replyStartProbabilities({ ...request, choices: { only: spellings } })),
+    );
+    // Equal up to float32 batch numerics (sequences sharing a batch); a leftover token would change them grossly.
+    const same = (a: number, b: number) => expect(Math.abs(a - b) / b).toBeLessThan(1e-4);
+    same(together["x"]!, alone[0]!["only"]!);
+    same(together["y"]!, alone[1]!["only"]!);
+    same(together["z"]!, alone[2]!["only"]!);
+    for (const p of Object.values(together)) expect(p).toBeGreaterThan(0);
+    expect(together["x"]! + together["y"]! + together["z"]!).toBeLessThanOrEqual(1);
+    // The same text twice is counted once.
+    const twice = await model.replyStartProbabilities({ ...request, choices: { x: ["A", "A"] } });
+    same(twice["x"]!, together["z"]!);
   });
 
   it("a different seed gives different queries", async () => {

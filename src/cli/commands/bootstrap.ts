@@ -6,12 +6,12 @@ import os from "node:os";
 import { basename, resolve } from "node:path";
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { Option } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import { baseModelSpecOf, describeServedModel } from "../../adapters/served-model.js";
 import { packNameSchema } from "../../adapters/manifest.js";
 import { tokenEmbeddingFeatures } from "../../bootstrap/gate-features.js";
 import { LlamaBootstrapModel } from "../../bootstrap/llama-model.js";
-import { labelSchemeSchema } from "../../bootstrap/options.js";
+import { judgeModeSchema, labelSchemeSchema } from "../../bootstrap/options.js";
 import { builtinPersonas, loadPersonaDir, parseDomains } from "../../bootstrap/personas/load.js";
 import { runBootstrap, type PersonaSource } from "../../bootstrap/pipeline.js";
 import type { StageProgress } from "../../bootstrap/stage-runner.js";
@@ -41,6 +41,12 @@ export function cliProgress(): StageProgress & { close(): void } {
   };
 }
 
+function unitInterval(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError("must be a number from 0 to 1");
+  return n;
+}
+
 interface BootstrapCliOptions {
   model: string;
   out: string;
@@ -54,6 +60,8 @@ interface BootstrapCliOptions {
   answerTokens: number;
   threads: number;
   labels: string;
+  judge: string;
+  judgeMargin: number;
   packPersona?: string;
 }
 
@@ -73,6 +81,12 @@ export function register(program: Command): void {
     .option("--answer-tokens <n>", "max tokens per answer", positiveInt, 512)
     .option("--threads <n>", "compute threads (default: all cores; 1 is faster on a machine busy with other work)", positiveInt, os.availableParallelism())
     .addOption(new Option("--labels <scheme>", "gate label scheme").choices(labelSchemeSchema.options).default("combined"))
+    .addOption(
+      new Option("--judge <kind>", "self-judge: logit (verdict probabilities, position bias removed) or text (published A/B/TIE reply)")
+        .choices(judgeModeSchema.options)
+        .default("logit"),
+    )
+    .option("--judge-margin <p>", "logit judge: lead the persona needs in both orders (0..1)", unitInterval, 0)
     .option("--pack-persona <name>", "persona the persona-prompt pack injects (default: most distill wins)")
     .action(async (opts: BootstrapCliOptions) => {
       const modelPath = await resolveModelPath(opts.model);
@@ -109,15 +123,20 @@ export function register(program: Command): void {
               knowledgeQueries: opts.knowledge ?? null,
               answerMaxTokens: opts.answerTokens,
               labels: labelSchemeSchema.parse(opts.labels),
+              judge: judgeModeSchema.parse(opts.judge),
+              judgeMargin: opts.judgeMargin,
               packPersona: opts.packPersona ?? null,
             },
           },
         );
         progress.close();
         const t = result.report.totals;
+        const j = result.report.judge;
         process.stdout.write(
           `pack written: ${outDir} (persona-prompt mode)\n` +
-            `queries kept ${t.queriesKept}/${t.queriesGenerated}, distill ${t.distill} / retain ${t.retain}, ` +
+            `queries kept ${t.queriesKept}/${t.queriesGenerated}, distill ${t.distill} / retain ${t.retain} (${j.mode} judge; ` +
+            `text rule ${j.text.distill} / ${j.text.retain}, logit ${j.logit.distill} / ${j.logit.retain}, ` +
+            `position bias ${j.positionBias === null ? "–" : j.positionBias.toFixed(3)}), ` +
             `gate held-out accuracy ${result.report.gate.heldOutAccuracy === null ? "–" : (100 * result.report.gate.heldOutAccuracy).toFixed(1) + "%"}\n` +
             `report: ${outDir}/report.md\n`,
         );

@@ -1,0 +1,116 @@
+/**
+ * The self-judge's decision rules. Stage 2 records the judge's raw output for both orders (greedy text
+ * and verdict probabilities); everything here is a pure function of those records, so a run can be
+ * re-decided (other judge, other margin) without running the model again.
+ *
+ * Logit judge: a weak judge prefers one position whatever is in it (SmolLM2-135M answers "A" every
+ * time). Position bias is a property of the judge, so it is estimated over the whole run as the mean
+ * of P(A) − P(B) and subtracted from every judgement before PRISM's rule is applied: the persona goes
+ * to distill only if it is preferred in both orders.
+ */
+import type { JudgeMode } from "./options.js";
+import type { Verdict } from "./prompts.js";
+import type { JudgedRecord, OutcomeReason, VerdictProbabilities, VerdictRecord } from "./records.js";
+
+/** Every spelling a reply can start a verdict with: with and without a leading space, upper, lower and title case. */
+export const VERDICT_SPELLINGS: Readonly<Record<Verdict, readonly string[]>> = {
+  A: ["A", " A", "a", " a"],
+  B: ["B", " B", "b", " b"],
+  TIE: ["TIE", " TIE", "tie", " tie", "Tie", " Tie"],
+};
+
+/** Normalises the raw per-verdict probability mass over the three verdicts; null when there is none. */
+export function normaliseVerdictMass(raw: Readonly<Record<string, number>>): VerdictProbabilities | null {
+  const A = raw["A"] ?? 0;
+  const B = raw["B"] ?? 0;
+  const TIE = raw["TIE"] ?? 0;
+  const mass = A + B + TIE;
+  if (!(mass > 0) || !Number.isFinite(mass)) return null;
+  return { A: A / mass, B: B / mass, TIE: TIE / mass, mass };
+}
+
+type Winner = NonNullable<VerdictRecord["winner"]>;
+export type Decision = Pick<JudgedRecord, "set" | "reason">;
+
+/** PRISM's rule over the winners of both orders: persona must win both; anything unreadable retains. */
+export function outcomeOfWinners(winners: readonly (Winner | null)[], missing: OutcomeReason = "unparsable-verdict"): Decision {
+  if (winners.some((w) => w === null)) return { set: "retain", reason: missing };
+  if (winners.every((w) => w === "persona")) return { set: "distill", reason: "persona-won-both" };
+  if (winners.every((w) => w === "baseline")) return { set: "retain", reason: "baseline-won-both" };
+  if (winners.every((w) => w === "tie")) return { set: "retain", reason: "tie" };
+  return { set: "retain", reason: "split" };
+}
+
+export interface PositionBias {
+  /** Mean of P(A) − P(B) over all judgements with probabilities: 0 = no position preference. */
+  readonly bias: number;
+  /** Judgements it was estimated from. */
+  readonly judgements: number;
+}
+
+export function estimatePositionBias(records: readonly JudgedRecord[]): PositionBias {
+  let sum = 0;
+  let n = 0;
+  for (const r of records) {
+    for (const v of r.verdicts) {
+      if (!v.probabilities) continue;
+      sum += v.probabilities.A - v.probabilities.B;
+      n++;
+    }
+  }
+  return { bias: n > 0 ? sum / n : 0, judgements: n };
+}
+
+/** How much more the judge prefers the persona answer than the baseline in this order, bias removed. */
+export function personaMargin(v: VerdictRecord, bias: number): number | null {
+  if (!v.probabilities) return null;
+  const firstLean = v.probabilities.A - v.probabilities.B - bias;
+  return v.order === "persona-first" ? firstLean : -firstLean;
+}
+
+export function marginWinner(margin: number | null, threshold: number): Winner | null {
+  if (margin === null) return null;
+  return margin > threshold ? "persona" : margin < -threshold ? "baseline" : "tie";
+}
+
+/** The logit judge's decision for one record, given the run's bias and the margin a win needs. */
+export function decideLogitOutcome(record: JudgedRecord, bias: number, threshold: number): Decision {
+  // No verdicts: the answers themselves were garbage (empty, runaway); the reason says which.
+  if (record.verdicts.length === 0) return { set: record.set, reason: record.reason };
+  return outcomeOfWinners(
+    record.verdicts.map((v) => marginWinner(personaMargin(v, bias), threshold)),
+    "no-verdict-mass",
+  );
+}
+
+/** The published text rule, recomputed from the recorded winners. */
+export function decideTextOutcome(record: JudgedRecord): Decision {
+  if (record.verdicts.length === 0) return { set: record.set, reason: record.reason };
+  return outcomeOfWinners(record.verdicts.map((v) => v.winner));
+}
+
+export interface JudgeSettings {
+  readonly mode: JudgeMode;
+  /** Logit judge: margin a persona win needs in each order. */
+  readonly margin: number;
+}
+
+export interface RunJudgement {
+  readonly settings: JudgeSettings;
+  readonly positionBias: PositionBias;
+  /** Per record (input order): the decision of the chosen judge, and of both judges for the report. */
+  readonly chosen: readonly Decision[];
+  readonly text: readonly Decision[];
+  readonly logit: readonly Decision[];
+}
+
+/** Decides every record of a run: both judges, so the report can compare them. */
+export function judgeRun(records: readonly JudgedRecord[], settings: JudgeSettings): RunJudgement {
+  const positionBias = estimatePositionBias(records);
+  const text = records.map(decideTextOutcome);
+  const logit = records.map((r) => decideLogitOutcome(r, positionBias.bias, settings.margin));
+  return { settings, positionBias, chosen: settings.mode === "logit" ? logit : text, text, logit };
+}
+
+/** A judged record is complete when every verdict has its probabilities (older records lack them). */
+export const hasVerdictProbabilities = (r: JudgedRecord) => r.verdicts.every((v) => v.probabilities !== undefined);
