@@ -90,6 +90,13 @@ export interface JudgeReport {
   readonly judgementsWithProbabilities: number;
   /** Mean probability the verdict words hold at the start of the reply (before normalising over A/B/TIE). */
   readonly meanVerdictMass: number | null;
+  /** Spread (standard deviation) of P(A) − P(B) across judgements: how much the answers move the judge at all. */
+  readonly leanSd: number | null;
+  /**
+   * Per pair, the persona margin averaged over both orders (bias-free by construction): mean, and share of
+   * pairs where it favours the persona. Not a decision rule, a summary of what the judge prefers.
+   */
+  readonly personaPreference: { readonly pairs: number; readonly mean: number | null; readonly positiveShare: number | null };
   /** Share of judgements preferring position A (0.5 = no position bias). */
   readonly firstPositionShare: JudgeComparison;
   /** Share of pairs where both orders name the same winner (persona, baseline or tie). */
@@ -148,6 +155,9 @@ export function buildJudgeReport(
     }).length;
   const textPairs = judged.filter((j) => j.verdicts.length === 2 && j.verdicts.every((v) => v.winner !== null));
   const textAgreeing = textPairs.filter((j) => j.verdicts[0]!.winner === j.verdicts[1]!.winner).length;
+  const leans = withProbs.map((v) => lean(v, 0));
+  const leanMean = leans.reduce((a, x) => a + x, 0) / Math.max(1, leans.length);
+  const averaged = logitPairs.map((j) => j.verdicts.reduce((a, v) => a + personaMargin(v, bias)!, 0) / 2);
   const byPersona = (decisions: readonly Decision[], name: string) => decisions.filter((_, i) => judged[i]!.persona === name);
   return {
     mode: judgement.settings.mode,
@@ -155,6 +165,12 @@ export function buildJudgeReport(
     positionBias: judgements > 0 ? bias : null,
     judgementsWithProbabilities: judgements,
     meanVerdictMass: withProbs.length > 0 ? withProbs.reduce((a, v) => a + v.probabilities!.mass, 0) / withProbs.length : null,
+    leanSd: leans.length > 1 ? Math.sqrt(leans.reduce((a, x) => a + (x - leanMean) ** 2, 0) / (leans.length - 1)) : null,
+    personaPreference: {
+      pairs: averaged.length,
+      mean: averaged.length > 0 ? averaged.reduce((a, x) => a + x, 0) / averaged.length : null,
+      positiveShare: share(averaged.filter((x) => x > 0).length, averaged.length),
+    },
     firstPositionShare: {
       text: share(parsed.filter((v) => v.verdict === "A").length, parsed.length),
       logitRaw: share(withProbs.filter((v) => lean(v, 0) > 0).length, withProbs.length),
@@ -330,7 +346,10 @@ function renderJudgeMarkdown(r: BootstrapReport): string[] {
       (j.mode === "logit" ? ` (persona must lead by more than ${j.margin} in both orders after bias correction).` : " (published rule).") +
       ` Text replies: ${r.verdicts.total} verdicts, A ${r.verdicts.A}, B ${r.verdicts.B}, TIE ${r.verdicts.TIE}, unparsable ${r.verdicts.unparsable}. ` +
       `Position bias, mean P(A) − P(B) over ${j.judgementsWithProbabilities} judgements: ${signed(j.positionBias)}; ` +
-      `verdict words hold ${pct(j.meanVerdictMass)} of the first reply token's probability on average.`,
+      `verdict words hold ${pct(j.meanVerdictMass)} of the first reply token's probability on average. ` +
+      `P(A) − P(B) varies by ${j.leanSd === null ? "–" : j.leanSd.toFixed(3)} (sd) across judgements; ` +
+      `averaged over both orders the persona answer is preferred in ${pct(j.personaPreference.positiveShare)} of ` +
+      `${j.personaPreference.pairs} pairs (mean margin ${signed(j.personaPreference.mean)}).`,
     "",
   );
   lines.push("| | text (published) | logit, raw | logit, calibrated |", "|---|---|---|---|");

@@ -167,6 +167,11 @@ describe("judge report", () => {
     expect(r.firstPositionShare.logitRaw).toBe(1);
     expect(r.firstPositionShare.logitCalibrated).toBe(0.5);
     expect(r.orderConsistency).toEqual({ text: 0, logitRaw: 0, logitCalibrated: 1 });
+    // Order-averaged margin = the true preference, whatever the bias.
+    expect(r.personaPreference.pairs).toBe(4);
+    expect(r.personaPreference.mean).toBeCloseTo((0.1 - 0.1 + 0.2 + 0.05) / 4, 12);
+    expect(r.personaPreference.positiveShare).toBe(0.75);
+    expect(r.leanSd).toBeGreaterThan(0);
     expect([r.text.distill, r.logitRaw.distill, r.logit.distill]).toEqual([0, 0, 3]);
     expect(r.logit.outcomes["persona-won-both"] + r.logit.outcomes["baseline-won-both"]).toBe(4);
     expect(r.perPersona).toEqual([
