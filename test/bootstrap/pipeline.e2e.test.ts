@@ -202,6 +202,19 @@ describe("prism bootstrap on the fixture model", () => {
     expect(await readFile(join(runE, "judged.jsonl"), "utf8")).toBe(await readFile(join(runD, "judged.jsonl"), "utf8"));
   });
 
+  it("a finished run is re-decided with the other judge from its records, without judging again", async () => {
+    const starts: Record<string, [number, number]> = {};
+    const progress: StageProgress = { start: (stage, total, done) => void (starts[stage] = [total, done]), increment() {}, stop() {} };
+    const first = await runBootstrap(deps(), input("pack-a"));
+    const { report } = await runBootstrap(deps({ progress }), { ...input("pack-a"), options: { ...OPTIONS, judge: "text" } });
+    // The judged stage was complete: nothing was started for it.
+    expect(starts["judged"]).toBeUndefined();
+    expect(report.judge.mode).toBe("text");
+    expect(report.totals.distill).toBe(first.report.judge.text.distill);
+    expect(report.judge.text).toEqual(first.report.judge.text);
+    expect(report.judge.logit).toEqual(first.report.judge.logit);
+  });
+
   it("verdict probabilities are exact and leave the sequence clean (multi-token spellings erased)", async () => {
     const request = { system: "You judge.", user: "Say A, B or TIE." };
     const together = await model.replyStartProbabilities({ ...request, choices: { x: ["TIE", "a"], y: ["Tie"], z: ["A"] } });
