@@ -14,7 +14,10 @@ export type GateLabel = "apply" | "retain";
 export function gateLabel(query: KeptQuery, judged: JudgedRecord | undefined, scheme: LabelScheme): GateLabel | null {
   if (query.kind === "knowledge") return scheme === "verdict" ? null : "retain";
   if (scheme === "intent") return query.intent === "discriminative" ? "retain" : "apply";
-  if (!judged) return null;
+  if (!judged) {
+    // Outside the judging budget (--judged-per-persona): combined falls back to the persona's intent.
+    return scheme === "combined" ? (query.intent === "discriminative" ? "retain" : "apply") : null;
+  }
   if (scheme === "verdict" || scheme === "verdict+contrast") return judged.set === "distill" ? "apply" : "retain";
   // combined: the judge can promote any persona; it can demote a generative/safety persona only by a clear loss.
   if (judged.set === "distill") return "apply";

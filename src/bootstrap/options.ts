@@ -26,6 +26,12 @@ export const bootstrapOptionsSchema = z.object({
   judgeAnswerChars: z.number().int().positive().default(1500),
   judge: judgeModeSchema.default("logit"),
   /**
+   * Judging budget: answer and judge only the first N kept queries of each persona (null = all, as PRISM).
+   * The stage costs two answers and two judgements per query, by far the most compute of the run; the
+   * unjudged queries still train the gate, labelled by their persona's intent (see labels.ts).
+   */
+  judgedPerPersona: z.number().int().positive().nullable().default(null),
+  /**
    * Logit judge: the persona must beat the baseline by more than this (normalised probability, after
    * removing the run's position bias) in both orders to go to distill; within ±margin an order is a tie.
    */

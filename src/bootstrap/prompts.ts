@@ -17,7 +17,11 @@ export function curatorPrompt(persona: Persona): string {
   return `Here is the description of an expert:\n\n${persona.long}\n\n${hint} Write only the request itself, as the user would type it.`;
 }
 
-/** Styles of knowledge-only queries the model writes as contrast (gate label: leave the base model alone). */
+/**
+ * Styles of discriminative queries the model writes as contrast (gate label: leave the base model alone): the
+ * answer is chosen from given options or read from given text. Open questions ("Why do camels…") are not
+ * among them: answering those is generative work.
+ */
 export const KNOWLEDGE_STYLES = [
   {
     name: "multiple-choice",
@@ -26,10 +30,11 @@ export const KNOWLEDGE_STYLES = [
       `Write one multiple-choice exam question about ${subject}, with four answer options labelled A, B, C and D on separate lines. Write only the question and the options.`,
   },
   {
-    name: "factual",
-    starters: ["What is", "Who was", "When did", "Which"],
+    // Closed questions over a given text: the answer is read from the passage, not composed.
+    name: "passage",
+    starters: ["Read the passage and answer the question.\n\nPassage:", "Given this paragraph", "Based on the text below,"],
     prompt: (subject: string) =>
-      `Write one short factual question about ${subject} that has a single correct answer. Write only the question.`,
+      `Write a short paragraph of facts about ${subject}, followed by one question whose answer is stated in that paragraph. Write only the paragraph and the question.`,
   },
   {
     name: "classification",

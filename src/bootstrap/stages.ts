@@ -200,6 +200,18 @@ export function decideOutcome(verdicts: readonly VerdictRecord[]): Pick<JudgedRe
   return outcomeOfWinners(verdicts.map((v) => v.winner));
 }
 
+/** The persona queries stage 2 answers and judges: all, or the first `perPersona` of each persona (key order). */
+export function judgedQueries(queries: readonly KeptQuery[], perPersona: number | null): KeptQuery[] {
+  const taken = new Map<string, number>();
+  return queries.filter((q) => {
+    if (q.kind !== "persona") return false;
+    const n = taken.get(q.source) ?? 0;
+    if (perPersona !== null && n >= perPersona) return false;
+    taken.set(q.source, n + 1);
+    return true;
+  });
+}
+
 export function runJudgeStage(
   runner: StageRunner,
   model: BootstrapModel,
@@ -210,7 +222,7 @@ export function runJudgeStage(
 ): Promise<StageResult<JudgedRecord>> {
   return runner.run({
     name: "judged",
-    items: queries.filter((q) => q.kind === "persona").map((q) => ({ key: q.key, input: q })),
+    items: judgedQueries(queries, options.judgedPerPersona).map((q) => ({ key: q.key, input: q })),
     schema: judgedRecordSchema,
     // Each record runs two generations at once, then two judgements at once.
     concurrency: Math.max(1, Math.ceil(concurrency / 2)),

@@ -8,7 +8,7 @@ import { BUILTIN_PERSONAS } from "../../src/bootstrap/personas/builtin.js";
 import { loadPersonaDir, parseDomains } from "../../src/bootstrap/personas/load.js";
 import { wordCount } from "../../src/bootstrap/personas/schema.js";
 import { cleanQuery, parseVerdict } from "../../src/bootstrap/prompts.js";
-import { decideOutcome, isRunaway, type KeptQuery } from "../../src/bootstrap/stages.js";
+import { decideOutcome, isRunaway, judgedQueries, type KeptQuery } from "../../src/bootstrap/stages.js";
 import { BootstrapError } from "../../src/errors.js";
 
 describe("built-in personas", () => {
@@ -148,5 +148,16 @@ describe("gate labels", () => {
     expect(gateLabel(q("persona", "safety"), judged("retain", "baseline-won-both"), "combined")).toBe("retain");
     expect(gateLabel(q("persona", "discriminative"), judged("distill", "persona-won-both"), "combined")).toBe("apply");
     expect(gateLabel(q("persona", "discriminative"), judged("retain", "split"), "intent")).toBe("retain");
+  });
+  it("outside the judging budget, combined falls back to the persona's intent and verdict skips the query", () => {
+    expect(gateLabel(q("persona", "generative"), undefined, "combined")).toBe("apply");
+    expect(gateLabel(q("persona", "discriminative"), undefined, "combined")).toBe("retain");
+    expect(gateLabel(q("persona", "generative"), undefined, "verdict")).toBeNull();
+  });
+  it("--judged-per-persona judges the first N kept queries of each persona, never contrast queries", () => {
+    const kept = ["a/0", "a/1", "a/2", "b/0", "b/3"].map((key) => ({ ...q("persona", "generative"), key, source: key.split("/")[0]! }));
+    const all = [...kept, { ...q("knowledge", "discriminative"), key: "knowledge/0", source: "knowledge" }];
+    expect(judgedQueries(all, 2).map((x) => x.key)).toEqual(["a/0", "a/1", "b/0", "b/3"]);
+    expect(judgedQueries(all, null).map((x) => x.key)).toEqual(["a/0", "a/1", "a/2", "b/0", "b/3"]);
   });
 });

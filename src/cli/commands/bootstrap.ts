@@ -62,6 +62,7 @@ interface BootstrapCliOptions {
   labels: string;
   judge: string;
   judgeMargin: number;
+  judgedPerPersona?: number;
   packPersona?: string;
 }
 
@@ -86,6 +87,7 @@ export function register(program: Command): void {
         .choices(judgeModeSchema.options)
         .default("logit"),
     )
+    .option("--judged-per-persona <n>", "judging budget: answer and judge only the first N queries of each persona (default: all)", positiveInt)
     .option("--judge-margin <p>", "logit judge: lead the persona needs in both orders (0..1)", unitInterval, 0)
     .option("--pack-persona <name>", "persona the persona-prompt pack injects (default: most distill wins)")
     .action(async (opts: BootstrapCliOptions) => {
@@ -125,6 +127,7 @@ export function register(program: Command): void {
               labels: labelSchemeSchema.parse(opts.labels),
               judge: judgeModeSchema.parse(opts.judge),
               judgeMargin: opts.judgeMargin,
+              judgedPerPersona: opts.judgedPerPersona ?? null,
               packPersona: opts.packPersona ?? null,
             },
           },
