@@ -8,7 +8,7 @@
  * of P(A) − P(B) and subtracted from every judgement before PRISM's rule is applied: the persona goes
  * to distill only if it is preferred in both orders.
  */
-import type { JudgeMode } from "./options.js";
+import type { JudgeBias, JudgeMode } from "./options.js";
 import type { Verdict } from "./prompts.js";
 import type { JudgedRecord, OutcomeReason, VerdictProbabilities, VerdictRecord } from "./records.js";
 
@@ -61,6 +61,20 @@ export function estimatePositionBias(records: readonly JudgedRecord[]): Position
   return { bias: n > 0 ? sum / n : 0, judgements: n };
 }
 
+/** The pair's own position bias: mean P(A) − P(B) of its two orders; null unless both have probabilities. */
+export function pairPositionBias(record: JudgedRecord): number | null {
+  const leans = record.verdicts.map((v) => (v.probabilities ? v.probabilities.A - v.probabilities.B : null));
+  if (leans.length !== 2 || leans.some((l) => l === null)) return null;
+  return (leans[0]! + leans[1]!) / 2;
+}
+
+/** The bias to remove from one record's judgements under `mode` (`raw`: none). */
+export function biasFor(record: JudgedRecord, mode: JudgeBias | "raw", run: PositionBias): number {
+  if (mode === "raw") return 0;
+  if (mode === "pair") return pairPositionBias(record) ?? run.bias;
+  return run.bias;
+}
+
 /** How much more the judge prefers the persona answer than the baseline in this order, bias removed. */
 export function personaMargin(v: VerdictRecord, bias: number): number | null {
   if (!v.probabilities) return null;
@@ -93,6 +107,8 @@ export interface JudgeSettings {
   readonly mode: JudgeMode;
   /** Logit judge: margin a persona win needs in each order. */
   readonly margin: number;
+  /** Logit judge: which position bias is removed. */
+  readonly bias: JudgeBias;
 }
 
 export interface RunJudgement {
@@ -108,7 +124,7 @@ export interface RunJudgement {
 export function judgeRun(records: readonly JudgedRecord[], settings: JudgeSettings): RunJudgement {
   const positionBias = estimatePositionBias(records);
   const text = records.map(decideTextOutcome);
-  const logit = records.map((r) => decideLogitOutcome(r, positionBias.bias, settings.margin));
+  const logit = records.map((r) => decideLogitOutcome(r, biasFor(r, settings.bias, positionBias), settings.margin));
   return { settings, positionBias, chosen: settings.mode === "logit" ? logit : text, text, logit };
 }
 

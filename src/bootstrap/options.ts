@@ -8,6 +8,14 @@ export type LabelScheme = z.infer<typeof labelSchemeSchema>;
 export const judgeModeSchema = z.enum(["text", "logit"]);
 export type JudgeMode = z.infer<typeof judgeModeSchema>;
 
+/**
+ * Position bias the logit judge removes: `run` one offset for the whole run (mean P(A) − P(B) over all
+ * judgements); `pair` each pair's own (mean of its two orders), which leaves exactly the order-averaged
+ * preference, so both orders always agree and `judgeMargin` alone guards against noise.
+ */
+export const judgeBiasSchema = z.enum(["run", "pair"]);
+export type JudgeBias = z.infer<typeof judgeBiasSchema>;
+
 export const bootstrapOptionsSchema = z.object({
   seed: z.number().int().nonnegative().default(0),
   /** Curator generations per persona (PRISM: 50). Short and duplicate ones are dropped afterwards. */
@@ -36,6 +44,7 @@ export const bootstrapOptionsSchema = z.object({
    * removing the run's position bias) in both orders to go to distill; within ±margin an order is a tie.
    */
   judgeMargin: z.number().min(0).max(1).default(0),
+  judgeBias: judgeBiasSchema.default("run"),
   teacherTopK: z.number().int().positive().max(1024).default(64),
   teacherLogits: z.enum(["f16", "f32"]).default("f16"),
   /**

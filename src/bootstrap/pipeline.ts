@@ -103,7 +103,7 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
   // The logit judge needs the run-level position bias, so sets are decided once every pair is judged.
   const judgement = judgeRun(
     judged.records.map((r) => r.value),
-    { mode: options.judge, margin: options.judgeMargin },
+    { mode: options.judge, margin: options.judgeMargin, bias: options.judgeBias },
   );
   const decided = judged.records.map((r, i) => ({ key: r.key, value: { ...r.value, ...judgement.chosen[i]! } }));
   const distill = decided.filter((r) => r.value.set === "distill");

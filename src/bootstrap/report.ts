@@ -3,8 +3,8 @@ import type { BaseModelSpec } from "../adapters/manifest.js";
 import type { GateTrainingReport } from "../gate/train.js";
 import type { BootstrapOptions } from "./options.js";
 import type { Persona } from "./personas/schema.js";
-import { decideLogitOutcome, marginWinner, personaMargin, type Decision, type RunJudgement } from "./judge.js";
-import { outcomeReasonSchema, type JudgedRecord, type OutcomeReason, type QueryRecord } from "./records.js";
+import { biasFor, decideLogitOutcome, marginWinner, pairPositionBias, personaMargin, type Decision, type RunJudgement } from "./judge.js";
+import { outcomeReasonSchema, type JudgedRecord, type OutcomeReason, type QueryRecord, type VerdictRecord } from "./records.js";
 import type { StageMarker } from "./stage-runner.js";
 import type { QueryFilterResult } from "./stages.js";
 
@@ -75,36 +75,45 @@ export interface PersonaJudgeCounts {
   readonly garbage: number;
 }
 
-/** A statistic for the text judge, the logit judge without and with position-bias correction. */
-export interface JudgeComparison {
-  readonly text: number | null;
-  readonly logitRaw: number | null;
-  readonly logitCalibrated: number | null;
+/**
+ * A statistic for the text judge and the logit judge with no bias removed (`logitRaw`), the run's bias
+ * removed (`logitRun`) and each pair's own bias removed (`logitPair`).
+ */
+export interface JudgeComparison<T> {
+  readonly text: T;
+  readonly logitRaw: T;
+  readonly logitRun: T;
+  readonly logitPair: T;
 }
 
 export interface JudgeReport {
   readonly mode: string;
   readonly margin: number;
-  /** Mean P(A) − P(B) over all judgements: the judge's position bias, removed by the calibrated logit judge. */
+  /** Which bias the logit judge's sets remove (`run` or `pair`). */
+  readonly bias: string;
+  /** Mean P(A) − P(B) over all judgements: the judge's position bias over the run. */
   readonly positionBias: number | null;
   readonly judgementsWithProbabilities: number;
   /** Mean probability the verdict words hold at the start of the reply (before normalising over A/B/TIE). */
   readonly meanVerdictMass: number | null;
-  /** Spread (standard deviation) of P(A) − P(B) across judgements: how much the answers move the judge at all. */
+  /** Spread (standard deviation) of P(A) − P(B) across judgements. */
   readonly leanSd: number | null;
   /**
+   * Spread of the pairs' own bias (mean P(A) − P(B) of the two orders): how much the position bias moves
+   * from prompt to prompt. When it exceeds the content effect, one run-level offset cannot separate them.
+   */
+  readonly pairBiasSd: number | null;
+  /**
    * Per pair, the persona margin averaged over both orders (bias-free by construction): mean, and share of
-   * pairs where it favours the persona. Not a decision rule, a summary of what the judge prefers.
+   * pairs where it favours the persona.
    */
   readonly personaPreference: { readonly pairs: number; readonly mean: number | null; readonly positiveShare: number | null };
-  /** Share of judgements preferring position A (0.5 = no position bias). */
-  readonly firstPositionShare: JudgeComparison;
-  /** Share of pairs where both orders name the same winner (persona, baseline or tie). */
-  readonly orderConsistency: JudgeComparison;
-  readonly text: JudgeOutcomes;
-  /** Logit judge without position-bias correction (for comparison only). */
-  readonly logitRaw: JudgeOutcomes;
-  readonly logit: JudgeOutcomes;
+  /** Share of judgements preferring position A (0.5 = no position bias; `logitPair` is 0.5 by construction). */
+  readonly firstPositionShare: JudgeComparison<number | null>;
+  /** Share of pairs where both orders name the same winner (`logitPair` is 1 by construction). */
+  readonly orderConsistency: JudgeComparison<number | null>;
+  readonly outcomes: JudgeComparison<JudgeOutcomes>;
+  /** Per persona, the text judge and the logit judge as configured. */
   readonly perPersona: readonly { readonly persona: string; readonly text: PersonaJudgeCounts; readonly logit: PersonaJudgeCounts }[];
 }
 
@@ -134,56 +143,74 @@ function personaCounts(decisions: readonly Decision[]): PersonaJudgeCounts {
 
 const share = (hits: number, of: number) => (of > 0 ? hits / of : null);
 
+const mean = (xs: readonly number[]) => (xs.length > 0 ? xs.reduce((a, x) => a + x, 0) / xs.length : null);
+const sd = (xs: readonly number[]) => {
+  const m = mean(xs);
+  return m === null || xs.length < 2 ? null : Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+};
+
 /** Judge statistics from the recorded verdicts and the run's decisions (pure: recomputable from judged.jsonl). */
 export function buildJudgeReport(
   personas: readonly string[],
   judged: readonly JudgedRecord[],
   judgement: RunJudgement,
 ): JudgeReport {
-  const { bias, judgements } = judgement.positionBias;
+  const run = judgement.positionBias;
   const margin = judgement.settings.margin;
   const verdicts = judged.flatMap((j) => j.verdicts);
   const parsed = verdicts.filter((v) => v.verdict !== null);
   const withProbs = verdicts.filter((v) => v.probabilities);
-  const lean = (v: (typeof verdicts)[number], b: number) => v.probabilities!.A - v.probabilities!.B - b;
+  const lean = (v: VerdictRecord) => v.probabilities!.A - v.probabilities!.B;
   // Pairs the logit judge can decide (both orders have probabilities).
   const logitPairs = judged.filter((j) => j.verdicts.length === 2 && j.verdicts.every((v) => v.probabilities));
-  const agreeing = (b: number) =>
-    logitPairs.filter((j) => {
+  const textPairs = judged.filter((j) => j.verdicts.length === 2 && j.verdicts.every((v) => v.winner !== null));
+
+  const logitStats = (mode: "raw" | "run" | "pair") => {
+    const firstPicked = judged.reduce(
+      (a, j) => a + j.verdicts.filter((v) => v.probabilities && lean(v) - biasFor(j, mode, run) > 0).length,
+      0,
+    );
+    const agreeing = logitPairs.filter((j) => {
+      const b = biasFor(j, mode, run);
       const [w0, w1] = j.verdicts.map((v) => marginWinner(personaMargin(v, b), margin));
       return w0 === w1;
     }).length;
-  const textPairs = judged.filter((j) => j.verdicts.length === 2 && j.verdicts.every((v) => v.winner !== null));
-  const textAgreeing = textPairs.filter((j) => j.verdicts[0]!.winner === j.verdicts[1]!.winner).length;
-  const leans = withProbs.map((v) => lean(v, 0));
-  const leanMean = leans.reduce((a, x) => a + x, 0) / Math.max(1, leans.length);
-  const averaged = logitPairs.map((j) => j.verdicts.reduce((a, v) => a + personaMargin(v, bias)!, 0) / 2);
+    return {
+      firstPositionShare: share(firstPicked, withProbs.length),
+      orderConsistency: share(agreeing, logitPairs.length),
+      outcomes: outcomeCounts(judged.map((r) => decideLogitOutcome(r, biasFor(r, mode, run), margin))),
+    };
+  };
+  const [raw, runCal, pairCal] = [logitStats("raw"), logitStats("run"), logitStats("pair")];
+  const averaged = logitPairs.map((j) => j.verdicts.reduce((a, v) => a + personaMargin(v, run.bias)!, 0) / 2);
   const byPersona = (decisions: readonly Decision[], name: string) => decisions.filter((_, i) => judged[i]!.persona === name);
   return {
     mode: judgement.settings.mode,
     margin,
-    positionBias: judgements > 0 ? bias : null,
-    judgementsWithProbabilities: judgements,
-    meanVerdictMass: withProbs.length > 0 ? withProbs.reduce((a, v) => a + v.probabilities!.mass, 0) / withProbs.length : null,
-    leanSd: leans.length > 1 ? Math.sqrt(leans.reduce((a, x) => a + (x - leanMean) ** 2, 0) / (leans.length - 1)) : null,
+    bias: judgement.settings.bias,
+    positionBias: run.judgements > 0 ? run.bias : null,
+    judgementsWithProbabilities: run.judgements,
+    meanVerdictMass: mean(withProbs.map((v) => v.probabilities!.mass)),
+    leanSd: sd(withProbs.map(lean)),
+    pairBiasSd: sd(logitPairs.map((j) => pairPositionBias(j)!)),
     personaPreference: {
       pairs: averaged.length,
-      mean: averaged.length > 0 ? averaged.reduce((a, x) => a + x, 0) / averaged.length : null,
+      mean: mean(averaged),
       positiveShare: share(averaged.filter((x) => x > 0).length, averaged.length),
     },
     firstPositionShare: {
       text: share(parsed.filter((v) => v.verdict === "A").length, parsed.length),
-      logitRaw: share(withProbs.filter((v) => lean(v, 0) > 0).length, withProbs.length),
-      logitCalibrated: share(withProbs.filter((v) => lean(v, bias) > 0).length, withProbs.length),
+      logitRaw: raw.firstPositionShare,
+      logitRun: runCal.firstPositionShare,
+      logitPair: pairCal.firstPositionShare,
     },
     orderConsistency: {
-      text: share(textAgreeing, textPairs.length),
-      logitRaw: share(agreeing(0), logitPairs.length),
-      logitCalibrated: share(agreeing(bias), logitPairs.length),
+      text: share(textPairs.filter((j) => j.verdicts[0]!.winner === j.verdicts[1]!.winner).length, textPairs.length),
+      logitRaw: raw.orderConsistency,
+      logitRun: runCal.orderConsistency,
+      logitPair: pairCal.orderConsistency,
     },
-    text: outcomeCounts(judgement.text),
-    logitRaw: outcomeCounts(judged.map((r) => decideLogitOutcome(r, 0, margin))),
-    logit: outcomeCounts(judgement.logit),
+    outcomes: { text: outcomeCounts(judgement.text), logitRaw: raw.outcomes, logitRun: runCal.outcomes, logitPair: pairCal.outcomes },
     perPersona: personas.map((name) => ({
       persona: name,
       text: personaCounts(byPersona(judgement.text, name)),
@@ -336,30 +363,40 @@ export function renderReportMarkdown(r: BootstrapReport): string {
   return lines.join("\n");
 }
 
+const num = (x: number | null) => (x === null ? "–" : x.toFixed(3));
 const signed = (x: number | null) => (x === null ? "–" : `${x >= 0 ? "+" : ""}${x.toFixed(3)}`);
 
 function renderJudgeMarkdown(r: BootstrapReport): string[] {
   const j = r.judge;
   const lines = ["## Judge", ""];
+  const how =
+    j.mode === "logit"
+      ? ` (persona must lead by more than ${j.margin} in both orders after removing the ${j.bias === "pair" ? "pair's own" : "run's"} position bias).`
+      : " (published rule: greedy reply, persona chosen in both orders).";
   lines.push(
-    `Sets come from the **${j.mode}** judge` +
-      (j.mode === "logit" ? ` (persona must lead by more than ${j.margin} in both orders after bias correction).` : " (published rule).") +
-      ` Text replies: ${r.verdicts.total} verdicts, A ${r.verdicts.A}, B ${r.verdicts.B}, TIE ${r.verdicts.TIE}, unparsable ${r.verdicts.unparsable}. ` +
-      `Position bias, mean P(A) − P(B) over ${j.judgementsWithProbabilities} judgements: ${signed(j.positionBias)}; ` +
-      `verdict words hold ${pct(j.meanVerdictMass)} of the first reply token's probability on average. ` +
-      `P(A) − P(B) varies by ${j.leanSd === null ? "–" : j.leanSd.toFixed(3)} (sd) across judgements; ` +
-      `averaged over both orders the persona answer is preferred in ${pct(j.personaPreference.positiveShare)} of ` +
+    `Sets come from the **${j.mode}** judge${how} ` +
+      `Text replies: ${r.verdicts.total} verdicts, A ${r.verdicts.A}, B ${r.verdicts.B}, TIE ${r.verdicts.TIE}, unparsable ${r.verdicts.unparsable}.`,
+    "",
+    `Position bias over the run, mean P(A) − P(B) of ${j.judgementsWithProbabilities} judgements: ${signed(j.positionBias)}. ` +
+      `It moves from pair to pair by ${num(j.pairBiasSd)} (sd of the pairs' own bias; all judgements: ${num(j.leanSd)}). ` +
+      `Verdict words hold ${pct(j.meanVerdictMass)} of the first reply token's probability on average. ` +
+      `Averaged over both orders the persona answer is preferred in ${pct(j.personaPreference.positiveShare)} of ` +
       `${j.personaPreference.pairs} pairs (mean margin ${signed(j.personaPreference.mean)}).`,
     "",
   );
-  lines.push("| | text (published) | logit, raw | logit, calibrated |", "|---|---|---|---|");
+  const row = <T>(label: string, c: JudgeComparison<T>, f: (x: T) => string) =>
+    `| ${label} | ${f(c.text)} | ${f(c.logitRaw)} | ${f(c.logitRun)} | ${f(c.logitPair)} |`;
   lines.push(
-    `| first-position share (50% = unbiased) | ${pct(j.firstPositionShare.text)} | ${pct(j.firstPositionShare.logitRaw)} | ${pct(j.firstPositionShare.logitCalibrated)} |`,
+    "| | text (published) | logit, no bias removed | logit, run bias removed | logit, pair bias removed |",
+    "|---|---|---|---|---|",
+    row("first-position share (50% = unbiased)", j.firstPositionShare, pct),
+    row("both orders agree", j.orderConsistency, pct),
+    row("distill / retain", j.outcomes, (o) => `${o.distill} / ${o.retain}`),
+    row("win / tie / loss / split", j.outcomes, (o) =>
+      [o.outcomes["persona-won-both"], o.outcomes["tie"], o.outcomes["baseline-won-both"], o.outcomes["split"]].join(" / "),
+    ),
+    "",
   );
-  lines.push(
-    `| both orders agree | ${pct(j.orderConsistency.text)} | ${pct(j.orderConsistency.logitRaw)} | ${pct(j.orderConsistency.logitCalibrated)} |`,
-  );
-  lines.push(`| distill / retain | ${j.text.distill} / ${j.text.retain} | ${j.logitRaw.distill} / ${j.logitRaw.retain} | ${j.logit.distill} / ${j.logit.retain} |`, "");
   lines.push("| persona | text win / tie / loss / split / garbage | logit win / tie / loss / split / garbage |", "|---|---|---|");
   const cells = (c: PersonaJudgeCounts) => `${c.win} / ${c.tie} / ${c.loss} / ${c.split} / ${c.garbage}`;
   for (const p of j.perPersona) lines.push(`| ${p.persona} | ${cells(p.text)} | ${cells(p.logit)} |`);

@@ -85,7 +85,7 @@ describe("position-bias calibration", () => {
 
   it("cancels an injected position bias: the raw rule finds no winner, the calibrated one recovers the true ones", () => {
     const records = deltas.map((d) => pair(d, 0.6));
-    const run = judgeRun(records, { mode: "logit", margin: 0 });
+    const run = judgeRun(records, { mode: "logit", margin: 0, bias: "run" });
     expect(run.positionBias.bias).toBeCloseTo(0.6, 12);
     expect(run.positionBias.judgements).toBe(12);
     expect(run.logit.map((d) => d.reason)).toEqual(
@@ -96,7 +96,7 @@ describe("position-bias calibration", () => {
     expect(records.map((r) => decideLogitOutcome(r, 0, 0).reason)).toEqual(deltas.map(() => "split"));
     // The text judge always says "A": split everywhere, as measured on SmolLM2-135M.
     expect(run.text.every((d) => d.reason === "split")).toBe(true);
-    expect(judgeRun(records, { mode: "text", margin: 0 }).chosen).toEqual(run.text);
+    expect(judgeRun(records, { mode: "text", margin: 0, bias: "run" }).chosen).toEqual(run.text);
   });
 
   it("decisions do not depend on the judge's position bias (property)", () => {
@@ -106,8 +106,8 @@ describe("position-bias calibration", () => {
         fc.double({ min: -0.65, max: 0.65, noNaN: true }),
         fc.constantFrom(0, 0.01, 0.05),
         (ds, bias, margin) => {
-          const unbiased = judgeRun(ds.map((d) => pair(d, 0)), { mode: "logit", margin }).logit;
-          const biased = judgeRun(ds.map((d) => pair(d, bias)), { mode: "logit", margin });
+          const unbiased = judgeRun(ds.map((d) => pair(d, 0)), { mode: "logit", margin, bias: "run" }).logit;
+          const biased = judgeRun(ds.map((d) => pair(d, bias)), { mode: "logit", margin, bias: "run" });
           expect(biased.positionBias.bias).toBeCloseTo(bias, 9);
           // Equal up to float rounding at the exact margin boundary.
           const boundary = ds.map((d) => Math.abs(Math.abs(d) - margin) < 1e-9);
@@ -118,6 +118,28 @@ describe("position-bias calibration", () => {
       ),
       { seed: 5, numRuns: 200 },
     );
+  });
+
+  it("a bias that moves from prompt to prompt defeats one run-level offset; the pair's own bias removes it", () => {
+    // As measured on SmolLM2-135M: P(A) − P(B) is 0.58…0.95 depending on the prompt, the answers move it by ~0.01.
+    const cases = [
+      { delta: 0.01, bias: 0.9 },
+      { delta: -0.01, bias: 0.6 },
+      { delta: 0.02, bias: 0.77 },
+      { delta: 0.01, bias: 0.85 },
+    ];
+    const records = cases.map((c) => pair(c.delta, c.bias));
+    const run = judgeRun(records, { mode: "logit", margin: 0, bias: "run" });
+    expect(run.logit.map((d) => d.reason)).toEqual(["split", "split", "persona-won-both", "split"]);
+    const perPair = judgeRun(records, { mode: "logit", margin: 0, bias: "pair" });
+    expect(perPair.logit.map((d) => d.reason)).toEqual(["persona-won-both", "baseline-won-both", "persona-won-both", "persona-won-both"]);
+    // A margin still guards against noise: only the 0.02 lead clears 0.015.
+    const strict = judgeRun(records, { mode: "logit", margin: 0.015, bias: "pair" });
+    expect(strict.logit.map((d) => d.set)).toEqual(["retain", "retain", "distill", "retain"]);
+    const r = buildJudgeReport(["writing"], records, perPair);
+    expect(r.pairBiasSd).toBeGreaterThan(0.1);
+    expect(r.outcomes.logitPair.distill).toBe(3);
+    expect(r.outcomes.logitRun.distill).toBe(1);
   });
 
   it("a margin turns narrow preferences into ties and one-sided ones into splits", () => {
@@ -139,7 +161,7 @@ describe("position-bias calibration", () => {
   it("garbage never breaks the rules: no verdict mass, no verdicts, runs without probabilities", () => {
     const noMass = { ...pair(0.1, 0.3), verdicts: [verdict("persona-first", 0.4), { ...verdict("baseline-first", 0.2, null), probabilities: null }] };
     const empty: JudgedRecord = { ...pair(0, 0), verdicts: [], set: "retain", reason: "empty-answer" };
-    const run = judgeRun([noMass, empty], { mode: "logit", margin: 0 });
+    const run = judgeRun([noMass, empty], { mode: "logit", margin: 0, bias: "run" });
     expect(run.logit).toEqual([
       { set: "retain", reason: "no-verdict-mass" },
       { set: "retain", reason: "empty-answer" },
@@ -149,9 +171,9 @@ describe("position-bias calibration", () => {
       { set: "retain", reason: "empty-answer" },
     ]);
     expect(estimatePositionBias([empty])).toEqual({ bias: 0, judgements: 0 });
-    const report = buildJudgeReport(["writing"], [empty], judgeRun([empty], { mode: "logit", margin: 0 }));
+    const report = buildJudgeReport(["writing"], [empty], judgeRun([empty], { mode: "logit", margin: 0, bias: "run" }));
     expect(report.positionBias).toBeNull();
-    expect(report.firstPositionShare).toEqual({ text: null, logitRaw: null, logitCalibrated: null });
+    expect(report.firstPositionShare).toEqual({ text: null, logitRaw: null, logitRun: null, logitPair: null });
     expect(report.perPersona[0]!.logit.garbage).toBe(1);
   });
 });
@@ -159,21 +181,22 @@ describe("position-bias calibration", () => {
 describe("judge report", () => {
   it("compares the text judge with the raw and calibrated logit judge", () => {
     const records = [pair(0.1, 0.5, "writing"), pair(-0.1, 0.5, "writing"), pair(0.2, 0.5, "math"), pair(0.05, 0.5, "math")];
-    const run = judgeRun(records, { mode: "logit", margin: 0 });
+    const run = judgeRun(records, { mode: "logit", margin: 0, bias: "run" });
     const r = buildJudgeReport(["writing", "math"], records, run);
     expect(r.positionBias).toBeCloseTo(0.5, 12);
     expect(r.meanVerdictMass).toBeCloseTo(0.3, 12);
-    expect(r.firstPositionShare.text).toBe(1);
-    expect(r.firstPositionShare.logitRaw).toBe(1);
-    expect(r.firstPositionShare.logitCalibrated).toBe(0.5);
-    expect(r.orderConsistency).toEqual({ text: 0, logitRaw: 0, logitCalibrated: 1 });
+    expect(r.firstPositionShare).toEqual({ text: 1, logitRaw: 1, logitRun: 0.5, logitPair: 0.5 });
+    expect(r.orderConsistency).toEqual({ text: 0, logitRaw: 0, logitRun: 1, logitPair: 1 });
+    // The same judge everywhere: pair biases do not move.
+    expect(r.pairBiasSd).toBeCloseTo(0, 12);
     // Order-averaged margin = the true preference, whatever the bias.
     expect(r.personaPreference.pairs).toBe(4);
     expect(r.personaPreference.mean).toBeCloseTo((0.1 - 0.1 + 0.2 + 0.05) / 4, 12);
     expect(r.personaPreference.positiveShare).toBe(0.75);
     expect(r.leanSd).toBeGreaterThan(0);
-    expect([r.text.distill, r.logitRaw.distill, r.logit.distill]).toEqual([0, 0, 3]);
-    expect(r.logit.outcomes["persona-won-both"] + r.logit.outcomes["baseline-won-both"]).toBe(4);
+    const o = r.outcomes;
+    expect([o.text.distill, o.logitRaw.distill, o.logitRun.distill, o.logitPair.distill]).toEqual([0, 0, 3, 3]);
+    expect(o.logitRun.outcomes["persona-won-both"] + o.logitRun.outcomes["baseline-won-both"]).toBe(4);
     expect(r.perPersona).toEqual([
       { persona: "writing", text: { win: 0, tie: 0, loss: 0, split: 2, garbage: 0 }, logit: { win: 1, tie: 0, loss: 1, split: 0, garbage: 0 } },
       { persona: "math", text: { win: 0, tie: 0, loss: 0, split: 2, garbage: 0 }, logit: { win: 2, tie: 0, loss: 0, split: 0, garbage: 0 } },

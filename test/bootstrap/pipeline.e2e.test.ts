@@ -98,10 +98,12 @@ describe("prism bootstrap on the fixture model", () => {
     const j = report.judge;
     expect(j.mode).toBe("logit");
     expect(j.judgementsWithProbabilities).toBe(report.verdicts.total);
-    for (const side of [j.text, j.logitRaw, j.logit]) expect(side.distill + side.retain).toBe(judged.length);
-    expect(report.totals.distill).toBe(j.logit.distill);
+    for (const side of Object.values(j.outcomes)) expect(side.distill + side.retain).toBe(judged.length);
+    expect(j.bias).toBe("run");
+    expect(report.totals.distill).toBe(j.outcomes.logitRun.distill);
+    expect(j.orderConsistency.logitPair).toBe(1);
     // The recorded `set` is the text rule's; the pack's sets are the logit judge's.
-    expect(judged.filter((x) => x.set === "distill").length).toBe(j.text.distill);
+    expect(judged.filter((x) => x.set === "distill").length).toBe(j.outcomes.text.distill);
     expect(await readFile(join(outDir, "report.md"), "utf8")).toContain("| first-position share (50% = unbiased) |");
 
     const teacher = await readTeacherFile(join(outDir, "teacher.prtk"));
@@ -210,9 +212,10 @@ describe("prism bootstrap on the fixture model", () => {
     // The judged stage was complete: nothing was started for it.
     expect(starts["judged"]).toBeUndefined();
     expect(report.judge.mode).toBe("text");
-    expect(report.totals.distill).toBe(first.report.judge.text.distill);
-    expect(report.judge.text).toEqual(first.report.judge.text);
-    expect(report.judge.logit).toEqual(first.report.judge.logit);
+    expect(report.totals.distill).toBe(first.report.judge.outcomes.text.distill);
+    expect(report.judge.outcomes).toEqual(first.report.judge.outcomes);
+    const pair = await runBootstrap(deps(), { ...input("pack-a"), options: { ...OPTIONS, judgeBias: "pair" } });
+    expect(pair.report.totals.distill).toBe(first.report.judge.outcomes.logitPair.distill);
   });
 
   it("verdict probabilities are exact and leave the sequence clean (multi-token spellings erased)", async () => {

@@ -11,7 +11,7 @@ import { baseModelSpecOf, describeServedModel } from "../../adapters/served-mode
 import { packNameSchema } from "../../adapters/manifest.js";
 import { tokenEmbeddingFeatures } from "../../bootstrap/gate-features.js";
 import { LlamaBootstrapModel } from "../../bootstrap/llama-model.js";
-import { judgeModeSchema, labelSchemeSchema } from "../../bootstrap/options.js";
+import { judgeBiasSchema, judgeModeSchema, labelSchemeSchema } from "../../bootstrap/options.js";
 import { builtinPersonas, loadPersonaDir, parseDomains } from "../../bootstrap/personas/load.js";
 import { runBootstrap, type PersonaSource } from "../../bootstrap/pipeline.js";
 import type { StageProgress } from "../../bootstrap/stage-runner.js";
@@ -62,6 +62,7 @@ interface BootstrapCliOptions {
   labels: string;
   judge: string;
   judgeMargin: number;
+  judgeBias: string;
   judgedPerPersona?: number;
   packPersona?: string;
 }
@@ -89,6 +90,11 @@ export function register(program: Command): void {
     )
     .option("--judged-per-persona <n>", "judging budget: answer and judge only the first N queries of each persona (default: all)", positiveInt)
     .option("--judge-margin <p>", "logit judge: lead the persona needs in both orders (0..1)", unitInterval, 0)
+    .addOption(
+      new Option("--judge-bias <scope>", "logit judge: position bias removed, one for the run or each pair's own")
+        .choices(judgeBiasSchema.options)
+        .default("run"),
+    )
     .option("--pack-persona <name>", "persona the persona-prompt pack injects (default: most distill wins)")
     .action(async (opts: BootstrapCliOptions) => {
       const modelPath = await resolveModelPath(opts.model);
@@ -127,6 +133,7 @@ export function register(program: Command): void {
               labels: labelSchemeSchema.parse(opts.labels),
               judge: judgeModeSchema.parse(opts.judge),
               judgeMargin: opts.judgeMargin,
+              judgeBias: judgeBiasSchema.parse(opts.judgeBias),
               judgedPerPersona: opts.judgedPerPersona ?? null,
               packPersona: opts.packPersona ?? null,
             },
@@ -138,7 +145,9 @@ export function register(program: Command): void {
         process.stdout.write(
           `pack written: ${outDir} (persona-prompt mode)\n` +
             `queries kept ${t.queriesKept}/${t.queriesGenerated}, distill ${t.distill} / retain ${t.retain} (${j.mode} judge; ` +
-            `text rule ${j.text.distill} / ${j.text.retain}, logit ${j.logit.distill} / ${j.logit.retain}, ` +
+            `text rule ${j.outcomes.text.distill} / ${j.outcomes.text.retain}, ` +
+            `logit run-calibrated ${j.outcomes.logitRun.distill} / ${j.outcomes.logitRun.retain}, ` +
+            `pair-calibrated ${j.outcomes.logitPair.distill} / ${j.outcomes.logitPair.retain}, ` +
             `position bias ${j.positionBias === null ? "–" : j.positionBias.toFixed(3)}), ` +
             `gate held-out accuracy ${result.report.gate.heldOutAccuracy === null ? "–" : (100 * result.report.gate.heldOutAccuracy).toFixed(1) + "%"}\n` +
             `report: ${outDir}/report.md\n`,
