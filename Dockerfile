@@ -52,9 +52,12 @@ RUN groupadd --gid 1000 node \
 # ---- final image ----------------------------------------------------------------------------------
 # hadolint ignore=DL3006
 FROM runtime-${VARIANT}
+# UV_THREADPOOL_SIZE=1: model steps stay on one libuv thread (see src/engine/libuv-pool.ts); set here so
+# `prism serve` needs no self re-run and PID 1 is the server itself.
 ENV NODE_ENV=production \
     PRISM_SERVER_HOST=0.0.0.0 \
-    PRISM_SERVER_PORT=8080
+    PRISM_SERVER_PORT=8080 \
+    UV_THREADPOOL_SIZE=1
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -15,6 +15,7 @@ import type { EventStore } from "../../ab/store.js";
 import type { RegistryEvent } from "../../adapters/registry.js";
 import { loadConfig } from "../../config/load.js";
 import type { PrismConfig } from "../../config/schema.js";
+import { planThreadpool, runWithThreadpoolSize, watchParent } from "../../engine/libuv-pool.js";
 import { LlamaEngine } from "../../engine/llama-engine.js";
 import { ConfigError } from "../../errors.js";
 import { resolveModel } from "../../models/index.js";
@@ -120,6 +121,9 @@ export function register(program: Command): void {
       if (opts.model) overrides.model = { spec: opts.model };
       if (opts.port !== undefined || opts.host) overrides.server = { ...(opts.port !== undefined ? { port: opts.port } : {}), ...(opts.host ? { host: opts.host } : {}) };
       const config = loadConfig({ file: opts.config, overrides });
+      // The pool size must be set before libuv starts its pool, i.e. before this process started: re-run.
+      const pool = planThreadpool(config.engine.threadpoolSize, process.env);
+      if (pool.action === "reexec") process.exit(await runWithThreadpoolSize(pool.size));
       // Bad key files and experiments fail here, before listening, with every problem listed.
       const keys = await loadApiKeys(config.auth, process.env);
       const experiments = await experimentsOf(config.experiments);
@@ -165,7 +169,9 @@ export function register(program: Command): void {
       };
       process.once("SIGTERM", () => void shutdown("SIGTERM"));
       process.once("SIGINT", () => void shutdown("SIGINT"));
+      watchParent(() => void shutdown("parent exited"));
       await app.listen({ port: config.server.port, host: config.server.host });
+      app.log.info({ uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? "default (4)", threadpool: pool.action === "run-here" ? pool.reason : "reexec" }, "libuv threadpool");
       const resolved = await resolveModel(config.model.spec, {
         modelsDir: opts.modelsDir,
         progress: process.stderr.isTTY,

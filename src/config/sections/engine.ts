@@ -9,6 +9,8 @@ export const engineConfigSchema = z
     queueTimeoutMs: z.number().int().positive().default(60_000),
     /** SIGTERM: how long in-flight requests may take to finish before they are cut. */
     drainTimeoutMs: z.number().int().min(0).default(30_000),
+    /** libuv threadpool size for `prism serve` (model steps run on it; 1 is fastest, see docs/engine.md); null = Node's default. An explicit UV_THREADPOOL_SIZE wins. */
+    threadpoolSize: z.number().int().min(1).max(1024).nullable().default(1),
   })
   .strict();
 export type EngineConfig = z.infer<typeof engineConfigSchema>;
