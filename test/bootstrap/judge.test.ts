@@ -178,6 +178,50 @@ describe("position-bias calibration", () => {
   });
 });
 
+describe("any recorded judge output", () => {
+  it("is decided and reported without throwing; counts add up and shares stay in [0, 1] (property)", () => {
+    const probs = fc.oneof(
+      fc.constant(null),
+      fc.constant(undefined),
+      fc
+        .tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }))
+        .map(([a, b, t]) => normaliseVerdictMass({ A: a, B: b, TIE: t })),
+    );
+    const verdictArb = fc.record({
+      order: fc.constantFrom("persona-first" as const, "baseline-first" as const),
+      reply: fc.string({ maxLength: 8 }),
+      verdict: fc.constantFrom("A" as const, "B" as const, "TIE" as const, null),
+      winner: fc.constantFrom("persona" as const, "baseline" as const, "tie" as const, null),
+      probabilities: probs,
+    });
+    const recordArb = fc.record({
+      persona: fc.constantFrom("writing", "math"),
+      verdicts: fc.array(verdictArb, { maxLength: 2 }),
+      reason: fc.constantFrom("split" as const, "empty-answer" as const, "runaway-answer" as const),
+    });
+    fc.assert(
+      fc.property(fc.array(recordArb, { maxLength: 12 }), fc.constantFrom("run" as const, "pair" as const), (raw, bias) => {
+        const records: JudgedRecord[] = raw.map((r) => {
+          const verdicts = r.verdicts.map(({ probabilities, ...v }) => (probabilities === undefined ? v : { ...v, probabilities }));
+          return { ...pair(0, 0, r.persona), verdicts, reason: r.reason };
+        });
+        const run = judgeRun(records, { mode: "logit", margin: 0.01, bias });
+        const report = buildJudgeReport(["writing", "math"], records, run);
+        for (const o of Object.values(report.outcomes)) {
+          expect(o.distill + o.retain).toBe(records.length);
+          expect(Object.values(o.outcomes).reduce((a, x) => a + x, 0)).toBe(records.length);
+        }
+        for (const c of [report.firstPositionShare, report.orderConsistency]) {
+          for (const x of Object.values(c)) if (x !== null) expect(x >= 0 && x <= 1).toBe(true);
+        }
+        const perPersona = report.perPersona.reduce((a, p) => a + Object.values(p.logit).reduce((b, x) => b + x, 0), 0);
+        expect(perPersona).toBe(records.length);
+      }),
+      { seed: 9, numRuns: 300 },
+    );
+  });
+});
+
 describe("judge report", () => {
   it("compares the text judge with the raw and calibrated logit judge", () => {
     const records = [pair(0.1, 0.5, "writing"), pair(-0.1, 0.5, "writing"), pair(0.2, 0.5, "math"), pair(0.05, 0.5, "math")];
