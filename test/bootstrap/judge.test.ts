@@ -207,9 +207,10 @@ describe("any recorded judge output", () => {
         });
         const run = judgeRun(records, { mode: "logit", margin: 0.01, bias });
         const report = buildJudgeReport(["writing", "math"], records, run);
-        for (const o of Object.values(report.outcomes)) {
+        const { text, logitRaw, logitRun, logitPair } = report.outcomes;
+        for (const o of [text, logitRaw, logitRun, logitPair]) {
           expect(o.distill + o.retain).toBe(records.length);
-          expect(Object.values(o.outcomes).reduce((a, x) => a + x, 0)).toBe(records.length);
+          expect(Object.values<number>(o.outcomes).reduce((a, x) => a + x, 0)).toBe(records.length);
         }
         for (const c of [report.firstPositionShare, report.orderConsistency]) {
           for (const x of Object.values(c)) if (x !== null) expect(x >= 0 && x <= 1).toBe(true);
