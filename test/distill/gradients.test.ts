@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { jsKernels } from "../../src/distill/kernels/matmul.js";
 import { WasmKernels } from "../../src/distill/kernels/wasm.js";
 import type { MatmulKernels } from "../../src/distill/kernels/matmul.js";
-import { LlamaStudent } from "../../src/distill/model/llama.js";
+import { LlamaStudent, droppedIndices } from "../../src/distill/model/llama.js";
 import { initLora, type LoraParams, zerosLike } from "../../src/distill/model/lora.js";
 import { type LlamaShape, loraTargets } from "../../src/distill/model/shape.js";
 import { randomStudentWeights } from "../../src/distill/model/weights.js";
@@ -119,6 +119,24 @@ describe("LoRA backward", () => {
     param[i] = orig;
     const fd = (lp - lm) / (2 * h);
     expect(Math.abs(fd - g1.layers[2]!.attn_v.a[i]!)).toBeLessThan(2e-2 * Math.max(1e-3, Math.abs(fd)) + 1e-4);
+  });
+
+  it("dropout's geometric-gap sampling drops i.i.d. Bernoulli(p): rate p, neighbours independent, in range, sorted", () => {
+    for (const p of [0.05, 0.3]) {
+      const n = 400_000;
+      const idx = droppedIndices(n, p, mulberry32(7));
+      const rate = idx.length / n;
+      expect(Math.abs(rate - p)).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / n));
+      let pairs = 0;
+      for (let i = 1; i < idx.length; i++) {
+        expect(idx[i]!).toBeGreaterThan(idx[i - 1]!);
+        if (idx[i] === idx[i - 1]! + 1) pairs++;
+      }
+      expect(idx[0]!).toBeGreaterThanOrEqual(0);
+      expect(idx[idx.length - 1]!).toBeLessThan(n);
+      // P(i and i+1 both dropped) = p² for independent draws.
+      expect(Math.abs(pairs / n - p * p)).toBeLessThan(5 * Math.sqrt((p * p) / n));
+    }
   });
 
   it("WebAssembly kernels (2 threads) give the same loss and gradients as the JavaScript kernels", async () => {

@@ -4,6 +4,8 @@
  * registers). Requirements: k and the j range are multiples of 4; pointers are byte offsets into shared memory.
  * Generated here rather than hand-typed so the unrolled accumulator code stays correct.
  */
+import { mmFunc } from "./mm-wat.js";
+
 const acc = (r: number, q: number) => `$s${r}${q}`;
 
 function kStep(): string {
@@ -31,11 +33,11 @@ function store(r: number, q: number): string {
     (else (f32.store ${rowAddr} ${hsum(acc(r, q))})))`;
 }
 
-export function ntKernelWat(): string {
+/** The `nt` function (no module wrapper). */
+function ntFunc(): string {
   const accLocals = [0, 1].flatMap((r) => [0, 1, 2, 3].map((q) => `(local ${acc(r, q)} v128)`)).join(" ");
   const zero = [0, 1].flatMap((r) => [0, 1, 2, 3].map((q) => `(local.set ${acc(r, q)} (v128.const i32x4 0 0 0 0))`)).join("\n");
-  return `(module
-  (import "env" "memory" (memory 1 65536 shared))
+  return `
   (func (export "nt")
     (param $a i32) (param $b i32) (param $c i32) (param $m i32) (param $n i32) (param $k i32)
     (param $accum i32) (param $j0 i32) (param $j1 i32)
@@ -80,6 +82,14 @@ export function ntKernelWat(): string {
         (br $loopJ)))
       (local.set $i0 (local.get $iend))
       (br $loopM)))
-  )
+  )`;
+}
+
+/** The kernel module: `nt` (dot-product form) and `mm` (axpy form, see mm-wat.ts) over one shared memory. */
+export function kernelModuleWat(): string {
+  return `(module
+  (import "env" "memory" (memory 1 65536 shared))
+  ${ntFunc()}
+  ${mmFunc()}
 )`;
 }

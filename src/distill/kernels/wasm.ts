@@ -1,13 +1,14 @@
 /**
- * WebAssembly SIMD matmul kernels on worker threads. All three layouts run through one `nt` micro-kernel
- * (contiguous dot products): frozen weights are pinned once into shared wasm memory in both layouts
- * (W for x·Wᵀ, Wᵀ for dy·W), small operands are copied or transposed per call into scratch memory (zero-padded
- * to multiples of 4), and columns are split across the calling thread and `threads − 1` workers.
+ * WebAssembly SIMD matmul kernels on worker threads. Two micro-kernels share one memory: `nt` (contiguous dot
+ * products, for x·Wᵀ with W pinned once) and `mm` (axpy form with strided A, for nn and tn, so nothing is
+ * transposed per call). Frozen weights are pinned once into shared wasm memory (W, and Wᵀ for the dy·W
+ * backward); small operands are copied into zero-padded scratch memory; columns are split across the calling
+ * thread and `threads − 1` workers.
  */
 import { Worker } from "node:worker_threads";
 import wabtInit from "wabt";
 import type { MatmulKernels } from "./matmul.js";
-import { ntKernelWat } from "./nt-wat.js";
+import { kernelModuleWat } from "./nt-wat.js";
 
 /** The slice of the WebAssembly JS API used here (the project's lib settings carry no DOM/wasm typings). */
 interface WasmMemory {
@@ -22,30 +23,43 @@ interface WasmApi {
 const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 type NtFn = (a: number, b: number, c: number, m: number, n: number, k: number, accum: number, j0: number, j1: number) => void;
+type MmFn = (
+  a: number, b: number, c: number, m: number, n: number, k: number, sai: number, sap: number, accum: number, j0: number, j1: number,
+) => void;
 
 const PAGE = 65536;
 const ceil4 = (x: number) => (x + 3) & ~3;
+const ceil8 = (x: number) => (x + 7) & ~7;
 
-/** Control block: [generation, pending workers, a, b, c, m, n, k, then per worker j0, j1]. */
-const CTRL_FIELDS = 8;
+/** Control block: [generation, pending workers, a, b, c, m, n, k, op (0 nt, 1 mm), sai, sap, accum, then per worker j0, j1]. */
+const CTRL_FIELDS = 12;
+/** Waits re-check their condition at least this often (ms), so a lost wake-up costs a pause, never a hang. */
+const WAIT_MS = 20;
 
 const workerSource = `
 const { parentPort, workerData } = require("node:worker_threads");
 const { memory, module, ctrl, index } = workerData;
 const inst = new WebAssembly.Instance(module, { env: { memory } });
-const nt = inst.exports.nt;
+const nt = inst.exports.nt, mm = inst.exports.mm;
 const c = new Int32Array(ctrl);
 let seen = 0;
 parentPort.postMessage("ready");
 for (;;) {
-  Atomics.wait(c, 0, seen);
-  seen = Atomics.load(c, 0);
+  const gen = Atomics.load(c, 0);
+  if (gen === seen) { Atomics.wait(c, 0, seen, ${WAIT_MS}); continue; }
+  seen = gen;
   if (seen < 0) break;
   const j0 = c[${CTRL_FIELDS} + 2 * index], j1 = c[${CTRL_FIELDS} + 2 * index + 1];
-  if (j1 > j0) nt(c[2], c[3], c[4], c[5], c[6], c[7], 0, j0, j1);
+  if (j1 > j0) {
+    if (c[8] === 0) nt(c[2], c[3], c[4], c[5], c[6], c[7], c[11], j0, j1);
+    else mm(c[2], c[3], c[4], c[5], c[6], c[7], c[9], c[10], c[11], j0, j1);
+  }
   if (Atomics.sub(c, 1, 1) === 1) Atomics.notify(c, 1);
 }
 `;
+
+/** One product for `run`: which kernel, and (for mm) the byte strides of A. */
+type Op = { readonly kind: "nt" } | { readonly kind: "mm"; readonly sai: number; readonly sap: number };
 
 export class WasmKernels implements MatmulKernels {
   readonly name: string;
@@ -58,6 +72,7 @@ export class WasmKernels implements MatmulKernels {
   private constructor(
     private readonly memory: WasmMemory,
     private readonly ntFn: NtFn,
+    private readonly mmFn: MmFn,
     private readonly workers: readonly Worker[],
     ctrl: SharedArrayBuffer,
   ) {
@@ -68,7 +83,7 @@ export class WasmKernels implements MatmulKernels {
 
   static async create(threads: number): Promise<WasmKernels> {
     const wabt = await wabtInit();
-    const parsed = wabt.parseWat("nt.wat", ntKernelWat(), { simd: true, threads: true });
+    const parsed = wabt.parseWat("kernels.wat", kernelModuleWat(), { simd: true, threads: true });
     const { buffer } = parsed.toBinary({});
     parsed.destroy();
     const module = await wasmApi.compile(buffer);
@@ -85,7 +100,7 @@ export class WasmKernels implements MatmulKernels {
       }),
     );
     for (const w of workers) w.unref();
-    return new WasmKernels(memory, instance.exports["nt"] as NtFn, workers, ctrl);
+    return new WasmKernels(memory, instance.exports["nt"] as NtFn, instance.exports["mm"] as MmFn, workers, ctrl);
   }
 
   async dispose(): Promise<void> {
@@ -108,78 +123,103 @@ export class WasmKernels implements MatmulKernels {
   nt(a: Float32Array, b: Float32Array, out: Float32Array, m: number, n: number, k: number, accumulate: boolean): void {
     const mark = this.heapTop;
     const kp = ceil4(k), np = ceil4(n);
-    let bp = kp === k && np === n ? this.pinned.get(b) : undefined;
-    if (bp === undefined) {
-      bp = this.alloc(np * kp);
-      copyPadded(b, n, k, this.f32, bp / 4, np, kp);
+    const bp = kp === k && np === n ? this.pinned.get(b) : undefined;
+    if (bp !== undefined) {
+      const ap = this.alloc(m * kp);
+      copyPadded(a, m, k, this.f32, ap / 4, m, kp);
+      this.run({ kind: "nt" }, ap, bp, m, np, kp, out, n, accumulate);
+    } else {
+      // Small operand (LoRA A/B, one attention head): transposing it is cheap, and the axpy kernel has no
+      // per-output horizontal sums, which dominate when n or k is as small as the LoRA rank.
+      const mp = ceil4(m), np8 = ceil8(n);
+      const ap = this.alloc(mp * k);
+      copyPadded(a, m, k, this.f32, ap / 4, mp, k);
+      const bt = this.alloc(k * np8);
+      this.f32.fill(0, bt / 4, bt / 4 + k * np8);
+      transposeInto(b, n, k, this.f32, bt / 4, np8);
+      this.run({ kind: "mm", sai: 4 * k, sap: 4 }, ap, bt, mp, np8, k, out, n, accumulate, m);
     }
-    const ap = this.alloc(m * kp);
-    copyPadded(a, m, k, this.f32, ap / 4, m, kp);
-    this.run(ap, bp, m, np, kp, out, n, accumulate);
     this.heapTop = mark;
   }
 
   nn(a: Float32Array, b: Float32Array, out: Float32Array, m: number, n: number, k: number, accumulate: boolean): void {
     const mark = this.heapTop;
-    const kp = ceil4(k), np = ceil4(n);
-    let bp = kp === k && np === n ? this.pinnedT.get(b) : undefined;
-    if (bp === undefined) {
-      bp = this.alloc(np * kp);
-      this.f32.fill(0, bp / 4, bp / 4 + np * kp);
-      transposeInto(b, k, n, this.f32, bp / 4, kp);
+    // Frozen weights: dot-product kernel over the pinned transpose (contiguous in k, best for long k).
+    const pinnedT = k % 4 === 0 && n % 4 === 0 ? this.pinnedT.get(b) : undefined;
+    if (pinnedT !== undefined) {
+      const ap = this.alloc(m * k);
+      copyPadded(a, m, k, this.f32, ap / 4, m, k);
+      this.run({ kind: "nt" }, ap, pinnedT, m, n, k, out, n, accumulate);
+    } else {
+      const mp = ceil4(m), np = ceil8(n);
+      const ap = this.alloc(mp * k);
+      copyPadded(a, m, k, this.f32, ap / 4, mp, k);
+      const bp = this.alloc(k * np);
+      copyPadded(b, k, n, this.f32, bp / 4, k, np);
+      this.run({ kind: "mm", sai: 4 * k, sap: 4 }, ap, bp, mp, np, k, out, n, accumulate, m);
     }
-    const ap = this.alloc(m * kp);
-    copyPadded(a, m, k, this.f32, ap / 4, m, kp);
-    this.run(ap, bp, m, np, kp, out, n, accumulate);
     this.heapTop = mark;
   }
 
   tn(a: Float32Array, b: Float32Array, out: Float32Array, m: number, n: number, k: number, accumulate: boolean): void {
     const mark = this.heapTop;
-    const kp = ceil4(k), np = ceil4(n);
-    const ap = this.alloc(m * kp);
-    this.f32.fill(0, ap / 4, ap / 4 + m * kp);
-    transposeInto(a, k, m, this.f32, ap / 4, kp);
-    const bp = this.alloc(np * kp);
-    this.f32.fill(0, bp / 4, bp / 4 + np * kp);
-    transposeInto(b, k, n, this.f32, bp / 4, kp);
-    this.run(ap, bp, m, np, kp, out, n, accumulate);
+    const mp = ceil4(m), np = ceil8(n);
+    const ap = this.alloc(k * mp);
+    copyPadded(a, k, m, this.f32, ap / 4, k, mp);
+    const bp = this.alloc(k * np);
+    copyPadded(b, k, n, this.f32, bp / 4, k, np);
+    this.run({ kind: "mm", sai: 4, sap: 4 * mp }, ap, bp, mp, np, k, out, n, accumulate, m);
     this.heapTop = mark;
   }
 
-  /** C = A·Bᵀ over padded operands, split by columns across threads, then copied (or added) into `out`. */
-  private run(ap: number, bp: number, m: number, np: number, kp: number, out: Float32Array, n: number, accumulate: boolean): void {
-    const cp = this.alloc(m * np);
+  /**
+   * C[mp, np] (+)= product over padded operands, split by columns across threads; the first `rows` rows and `n`
+   * columns land in `out`. Accumulation happens inside the kernel (out is copied in first), not in a JS loop.
+   */
+  private run(
+    op: Op, ap: number, bp: number, mp: number, np: number, k: number, out: Float32Array, n: number, accumulate: boolean, rows = mp,
+  ): void {
+    const cp = this.alloc(mp * np);
+    const heap = this.f32;
+    const base = cp / 4;
+    if (accumulate) {
+      if (np === n) heap.set(out.subarray(0, rows * n), base);
+      else for (let i = 0; i < rows; i++) heap.set(out.subarray(i * n, (i + 1) * n), base + i * np);
+    }
+    const accum = accumulate ? 1 : 0;
+    const width = op.kind === "nt" ? 4 : 8;
+    const call = (j0: number, j1: number) =>
+      op.kind === "nt"
+        ? this.ntFn(ap, bp, cp, mp, np, k, accum, j0, j1)
+        : this.mmFn(ap, bp, cp, mp, np, k, op.sai, op.sap, accum, j0, j1);
     const parts = this.workers.length + 1;
-    const blocks = np / 4;
-    const per = Math.ceil(blocks / parts);
     // Below ~2M multiply-adds a thread hand-off costs more than it saves (worse on a busy machine).
-    if (parts === 1 || m * np * kp < 1 << 21) {
-      this.ntFn(ap, bp, cp, m, np, kp, 0, 0, np);
+    if (parts === 1 || mp * np * k < 1 << 21) {
+      call(0, np);
     } else {
+      const per = Math.ceil(np / width / parts) * width;
       const c = this.ctrl;
-      c[2] = ap; c[3] = bp; c[4] = cp; c[5] = m; c[6] = np; c[7] = kp;
+      c[2] = ap; c[3] = bp; c[4] = cp; c[5] = mp; c[6] = np; c[7] = k;
+      c[8] = op.kind === "nt" ? 0 : 1;
+      c[9] = op.kind === "mm" ? op.sai : 0;
+      c[10] = op.kind === "mm" ? op.sap : 0;
+      c[11] = accum;
       for (let w = 0; w < this.workers.length; w++) {
-        c[CTRL_FIELDS + 2 * w] = Math.min(np, (w + 1) * per * 4);
-        c[CTRL_FIELDS + 2 * w + 1] = Math.min(np, (w + 2) * per * 4);
+        c[CTRL_FIELDS + 2 * w] = Math.min(np, (w + 1) * per);
+        c[CTRL_FIELDS + 2 * w + 1] = Math.min(np, (w + 2) * per);
       }
       Atomics.store(c, 1, this.workers.length);
       Atomics.add(c, 0, 1);
       Atomics.notify(c, 0);
-      this.ntFn(ap, bp, cp, m, np, kp, 0, 0, Math.min(np, per * 4));
+      call(0, Math.min(np, per));
       for (;;) {
         const left = Atomics.load(c, 1);
         if (left === 0) break;
-        Atomics.wait(c, 1, left);
+        Atomics.wait(c, 1, left, WAIT_MS);
       }
     }
-    const heap = this.f32;
-    const base = cp / 4;
-    for (let i = 0; i < m; i++) {
-      const src = base + i * np, dst = i * n;
-      if (accumulate) for (let j = 0; j < n; j++) out[dst + j] = out[dst + j]! + heap[src + j]!;
-      else out.set(heap.subarray(src, src + n), dst);
-    }
+    if (np === n) out.set(heap.subarray(base, base + rows * n));
+    else for (let i = 0; i < rows; i++) out.set(heap.subarray(base + i * np, base + i * np + n), i * n);
   }
 
   /** Bump allocation (bytes, 16-aligned); scratch is released by resetting `heapTop` after each call. */

@@ -42,7 +42,8 @@ interface LayerCache {
   readonly act: Float32Array;
   readonly lora: Partial<Record<LoraTarget, LoraCache>>;
   readonly dropoutScale: number;
-  readonly masks: Partial<Record<LoraTarget, Uint8Array>>;
+  /** Dropped input indices per adapted projection (dropout). */
+  readonly masks: Partial<Record<LoraTarget, Int32Array>>;
 }
 
 export class LlamaStudent {
@@ -175,16 +176,12 @@ export class LlamaStudent {
       const p = options.dropout ?? 0;
       let xd = input;
       if (p > 0 && options.rng !== undefined) {
-        const mask = new Uint8Array(T * inDim);
         xd = new Float32Array(T * inDim);
         const keep = 1 / (1 - p);
-        for (let i = 0; i < xd.length; i++) {
-          if (options.rng() >= p) {
-            mask[i] = 1;
-            xd[i] = input[i]! * keep;
-          }
-        }
-        if (cache !== null) cache.masks[target] = mask;
+        for (let i = 0; i < xd.length; i++) xd[i] = input[i]! * keep;
+        const dropped = droppedIndices(xd.length, p, options.rng);
+        for (let i = 0; i < dropped.length; i++) xd[dropped[i]!] = 0;
+        if (cache !== null) cache.masks[target] = dropped;
       }
       const u = new Float32Array(T * r);
       this.kernels.nt(xd, lora[target].a, u, T, r, inDim, false);
@@ -223,14 +220,15 @@ export class LlamaStudent {
     for (let i = 0; i < du.length; i++) du[i] = du[i]! * s;
     // dA += duᵀ·x_dropped
     this.kernels.tn(du, lc.x, grads[target].a, r, inDim, T, true);
-    const mask = cache.masks[target];
-    if (mask === undefined) {
+    const dropped = cache.masks[target];
+    if (dropped === undefined) {
       this.kernels.nn(du, lora[target].a, dX, T, inDim, r, true);
     } else {
       const dxd = new Float32Array(T * inDim);
       this.kernels.nn(du, lora[target].a, dxd, T, inDim, r, false);
+      for (let i = 0; i < dropped.length; i++) dxd[dropped[i]!] = 0;
       const keep = cache.dropoutScale;
-      for (let i = 0; i < dxd.length; i++) if (mask[i] === 1) dX[i] = dX[i]! + dxd[i]! * keep;
+      for (let i = 0; i < dxd.length; i++) dX[i] = dX[i]! + dxd[i]! * keep;
     }
   }
 
@@ -431,6 +429,17 @@ export class LlamaStudent {
       }
     }
   }
+}
+
+/**
+ * Indices an i.i.d. Bernoulli(p) dropout zeroes among n inputs, drawn as geometric gaps between drops: one
+ * random number per dropped element (≈ p·n) instead of one per element, with the same distribution.
+ */
+export function droppedIndices(n: number, p: number, rng: () => number): Int32Array {
+  const logKeep = Math.log1p(-p);
+  const out: number[] = [];
+  for (let i = Math.floor(Math.log1p(-rng()) / logKeep); i < n; i += 1 + Math.floor(Math.log1p(-rng()) / logKeep)) out.push(i);
+  return Int32Array.from(out);
 }
 
 export function rmsNorm(x: Float32Array, w: Float32Array, out: Float32Array, rs: Float32Array, T: number, D: number, eps: number): void {
