@@ -81,6 +81,13 @@ for (const [name, mode] of [["lora-pack", "lora"], ["prompt-pack", "persona-prom
 // 1. Gate decision latency.
 const routing = await createPrismRouting({ engine, modelPath: model, adaptersDir, servedName: "prism" });
 const prompts = (await readFile(values.data!, "utf8")).trim().split("\n").map((l) => (JSON.parse(l) as { prompt: string }).prompt).slice(0, Number(values.prompts));
+/** CPU idle share over an interval, from /proc/stat (the machine is shared: say how busy it was). */
+async function cpuTimes(): Promise<{ idle: number; total: number } | null> {
+  const line = (await readFile("/proc/stat", "utf8").catch(() => "")).split("\n")[0] ?? "";
+  const fields = line.trim().split(/\s+/).slice(1).map(Number);
+  return fields.length >= 5 ? { idle: fields[3]! + fields[4]!, total: fields.reduce((a, b) => a + b, 0) } : null;
+}
+const cpuBefore = await cpuTimes();
 const featureMs: number[] = [];
 const headMs: number[] = [];
 const decisionMs: number[] = [];
@@ -94,8 +101,10 @@ for (const p of prompts) {
   headMs.push(performance.now() - t);
   decisionMs.push((await routing.router.decide({ model: "prism", messages: [{ role: "user", content: `${p} ` }] })).decisionMs);
 }
+const cpuAfter = await cpuTimes();
+const idleShare = cpuBefore && cpuAfter ? (cpuAfter.idle - cpuBefore.idle) / Math.max(1, cpuAfter.total - cpuBefore.total) : null;
 const lat = (v: number[]) => ({ p50: percentile(v, 50), p95: percentile(v, 95) });
-const gateResult = { prompts: prompts.length, packs: routing.registry.snapshot().length, decisionMs: lat(decisionMs), featureMs: lat(featureMs), headMs: lat(headMs) };
+const gateResult = { prompts: prompts.length, packs: routing.registry.snapshot().length, idleShare, decisionMs: lat(decisionMs), featureMs: lat(featureMs), headMs: lat(headMs) };
 
 // 2. Base-only throughput with and without adapters loaded (interleaved).
 async function baseTokensPerSecond(): Promise<number> {
@@ -131,6 +140,7 @@ await engine.dispose();
 const result = { machine: { cpus: os.availableParallelism(), loadavg: os.loadavg() }, gate: gateResult, throughput };
 console.log("\nrouting benchmark (SmolLM2-135M-Instruct; shared noisy machine)");
 console.log(`gate decision  p50 ${gateResult.decisionMs.p50.toFixed(3)} ms  p95 ${gateResult.decisionMs.p95.toFixed(3)} ms  (${gateResult.packs} packs, ${gateResult.prompts} prompts)`);
+console.log(`  machine idle ${idleShare === null ? "?" : `${(100 * idleShare).toFixed(0)}%`} during the decisions (${os.availableParallelism()} cores; this process uses one)`);
 console.log(`  features     p50 ${gateResult.featureMs.p50.toFixed(3)} ms  p95 ${gateResult.featureMs.p95.toFixed(3)} ms`);
 console.log(`  head forward p50 ${gateResult.headMs.p50.toFixed(3)} ms  p95 ${gateResult.headMs.p95.toFixed(3)} ms`);
 console.log(`base tok/s     no adapters ${throughput.baseTokPerSecNoAdapters.median.toFixed(1)}  with adapters ${throughput.baseTokPerSecWithAdapters.median.toFixed(1)}  slowdown ${throughput.slowdownPct.toFixed(1)}%`);
