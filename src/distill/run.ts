@@ -2,6 +2,7 @@
  * `prism distill` end to end: bootstrap data → student samples → training → GGUF LoRA in the pack, manifest
  * switched to `mode: "lora"` with the training config, data hash and losses under `provenance.distill`.
  */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import writeFileAtomic from "write-file-atomic";
@@ -15,6 +16,7 @@ import { writeLoraGguf } from "./lora-gguf.js";
 import { type DistillConfigInput, distillConfigSchema } from "./train/config.js";
 import { type DistillSample, buildSample, loadDistillData } from "./train/dataset.js";
 import { loadPromptTokenizer } from "./train/prompt-tokenizer.js";
+import { loadRetainData, retainSample } from "./train/retain.js";
 import { mulberry32 } from "../random.js";
 import { type TrainProgress, type TrainResult, trainDistill } from "./train/trainer.js";
 
@@ -54,7 +56,12 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
   const samples: DistillSample[] = [];
   const missing: string[] = [];
   let dropped = 0;
+  const retainData = config.retainWeight > 0 ? await loadRetainData(o.dataDir ?? o.packDir) : null;
+  const retainTokens: { id: string; prompt: number[]; response: number[] }[] = [];
   try {
+    for (const row of retainData?.rows ?? []) {
+      retainTokens.push({ id: row.id, prompt: tokenizer.studentPrompt(row.query), response: tokenizer.tokenize(row.response) });
+    }
     for (const row of data.rows) {
       const teacher = data.teacher.get(row.id);
       if (teacher === undefined) {
@@ -94,13 +101,27 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
     );
   }
   const student = new LlamaStudent(weights, o.kernels);
-  o.onStage?.(`training: ${train.length} samples (${heldOut.length} held out, ${dropped} too long)`);
+  const retain: DistillSample[] = [];
+  if (retainData !== null) {
+    o.onStage?.(`retain term: base model top-${data.topK} on ${retainTokens.length} retain samples`);
+    for (const r of retainTokens) {
+      const s = retainSample(student, r.id, r.prompt, r.response, data.topK, config.maxLength, config.retainWeight);
+      if (s !== null) retain.push(s);
+    }
+  }
+  // The retain set changes the numbers, so it is part of the data identity checkpoints are matched against.
+  const dataHash = retainData === null ? data.hash : createHash("sha256").update(data.hash).update(retainData.hash).digest("hex");
+  o.onStage?.(
+    `training: ${train.length} samples (${heldOut.length} held out, ${dropped} too long)` +
+      (retainData !== null ? ` + ${retain.length} retain samples × ${config.retainWeight}` : ""),
+  );
   const result = await trainDistill({
     student,
     train,
     heldOut,
+    retain,
     config,
-    dataHash: data.hash,
+    dataHash,
     checkpointDir: join(o.packDir, CHECKPOINT_DIR),
     signal: o.signal,
     onProgress: o.onProgress,
@@ -119,7 +140,7 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
       ...manifest.data.provenance,
       distill: {
         config,
-        dataHash: `sha256:${data.hash}`,
+        dataHash: `sha256:${dataHash}`,
         samples: sampleCounts,
         steps: result.steps,
         trainedTokens: result.trainedTokens,
@@ -130,6 +151,9 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
         finalLoss: last.reduce((a, b) => a + b, 0) / Math.max(1, last.length),
         heldOutKlBefore: result.heldOutKlBefore,
         heldOutKlAfter: result.heldOutKlAfter,
+        ...(retainData !== null
+          ? { retain: { samples: retain.length, weight: config.retainWeight, klBefore: result.retainKlBefore, klAfter: result.retainKlAfter } }
+          : {}),
         kernels: o.kernels.name,
         finishedAt: new Date().toISOString(),
       },

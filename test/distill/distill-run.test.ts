@@ -14,7 +14,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { writeTeacherFile, type TeacherRecord } from "../../src/bootstrap/teacher-format.js";
 import { jsKernels } from "../../src/distill/kernels/matmul.js";
 import { loadStudentWeights } from "../../src/distill/model/gguf-student.js";
+import { LlamaStudent } from "../../src/distill/model/llama.js";
 import { runDistill } from "../../src/distill/run.js";
+import { retainSample } from "../../src/distill/train/retain.js";
+import { meanKl } from "../../src/distill/train/trainer.js";
 import { loadDistillData } from "../../src/distill/train/dataset.js";
 import { topKDistillLoss } from "../../src/distill/train/kl-loss.js";
 import { loadPromptTokenizer } from "../../src/distill/train/prompt-tokenizer.js";
@@ -25,6 +28,8 @@ import { TEST_THREADS } from "../helpers/llama.js";
 const K = 16;
 const QUERIES = ["hello world", "what is the time", "write a word", "help me find water", "look at the day", "call my people", "how do you make oil", "find the long way"];
 const RESPONSE = " yes the answer is good and we can help you find it";
+const RETAIN = ["what is two and two", "name a color", "where is the sea", "count to three"];
+const RETAIN_ANSWER = " the sea is wide and the day is long";
 
 interface Fixture {
   dir: string;
@@ -96,6 +101,10 @@ async function makePack(): Promise<Fixture> {
   }));
   await mkdir(pack, { recursive: true });
   await writeTeacherFile(join(pack, "teacher.prtk"), { topK: K, logitType: "f32", records });
+  await writeFile(
+    join(pack, "retain.jsonl"),
+    RETAIN.map((q, i) => JSON.stringify({ id: `r${i}`, persona: "p", query: q, response: RETAIN_ANSWER, reason: "baseline-won-both" }) + "\n").join(""),
+  );
   await writeFile(join(pack, "distill.jsonl"), QUERIES.map((q, i) => JSON.stringify({ id: `q${i}`, persona: "p", query: q, response: RESPONSE }) + "\n").join(""));
   const shape = (await loadStudentWeights(modelPath)).shape;
   const manifest = {
@@ -214,6 +223,46 @@ describe("prism distill (runDistill) on the fixture model", () => {
     const meta = JSON.parse(await readFile(join(pack, ".distill", "checkpoint.json"), "utf8"));
     expect(meta.step).toBeGreaterThanOrEqual(1);
     expect(meta.losses.every((l: number) => Number.isFinite(l))).toBe(true);
+  }, 300_000);
+
+  it("the retain term keeps the adapted student near the base model on retain samples and still learns the persona", async () => {
+    const run = async (retainWeight: number, name: string) => {
+      const pack = join(fx.dir, name);
+      await cp(fx.pack, pack, { recursive: true });
+      const r = await runDistill({ packDir: pack, modelPath: fx.modelPath, config: { ...config, retainWeight }, kernels: jsKernels, threads: TEST_THREADS });
+      return { r, manifest: JSON.parse(await readFile(join(pack, "manifest.json"), "utf8")) };
+    };
+    const off = await run(0, "retain-off");
+    const on = await run(1, "retain-on");
+    expect(off.r.retainKlBefore).toBeNull();
+    expect(off.manifest.provenance.distill.retain).toBeUndefined();
+
+    // Drift from the base model on the retain samples, measured independently of the trainer's own probe.
+    const student = new LlamaStudent(await loadStudentWeights(fx.modelPath), jsKernels);
+    const tok = await loadPromptTokenizer(fx.modelPath, TEST_THREADS);
+    const samples = RETAIN.map((q, i) => retainSample(student, `r${i}`, tok.studentPrompt(q), tok.tokenize(RETAIN_ANSWER), K, 256, 1)!);
+    await tok.dispose();
+    const base = meanKl(student, null, samples, 2)!;
+    const driftOff = meanKl(student, off.r.lora, samples, 2)!;
+    const driftOn = meanKl(student, on.r.lora, samples, 2)!;
+    expect(driftOff).toBeGreaterThan(base + 1);
+    expect(driftOn).toBeLessThan(base + 0.5 * (driftOff - base));
+    expect(on.r.retainKlBefore).toBeCloseTo(base, 4);
+    expect(on.r.retainKlAfter).toBeCloseTo(driftOn, 4);
+    // The persona is still learned on the held-out distill samples.
+    expect(on.r.heldOutKlAfter!).toBeLessThan(on.r.heldOutKlBefore! * 0.9);
+    expect(on.manifest.provenance.distill.retain).toMatchObject({ samples: 4, weight: 1 });
+    expect(on.manifest.provenance.distill.config.retainWeight).toBe(1);
+    expect(on.manifest.provenance.distill.dataHash).not.toBe(off.manifest.provenance.distill.dataHash);
+
+    // Asking for the term without retain.jsonl is a clear error.
+    const bare = join(fx.dir, "retain-missing");
+    await cp(fx.pack, bare, { recursive: true });
+    await rm(join(bare, "retain.jsonl"));
+    await expect(
+      runDistill({ packDir: bare, modelPath: fx.modelPath, config: { ...config, retainWeight: 1 }, kernels: jsKernels, threads: TEST_THREADS }),
+    ).rejects.toThrow(/retain term needs .*retain\.jsonl/);
+    console.log(`retain samples: KL to base ${base.toFixed(3)}; after distill without the term ${driftOff.toFixed(3)}, with it ${driftOn.toFixed(3)}; held-out ${on.r.heldOutKlBefore!.toFixed(2)} → ${on.r.heldOutKlAfter!.toFixed(2)} (without: ${off.r.heldOutKlAfter!.toFixed(2)})`);
   }, 300_000);
 
   it("refuses a pack without bootstrap data", async () => {

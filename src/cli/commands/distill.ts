@@ -6,11 +6,17 @@
 import os from "node:os";
 import { resolve } from "node:path";
 import { Presets, SingleBar } from "cli-progress";
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { createKernels } from "../../distill/kernels/index.js";
 import { runDistill } from "../../distill/run.js";
 import { DistillError } from "../../errors.js";
 import { MODEL_FLAGS, MODEL_HELP, resolveModelPath, positiveInt, nonNegativeInt, positiveNumber } from "../options.js";
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a number ≥ 0");
+  return n;
+}
 
 interface DistillCliOptions {
   pack: string;
@@ -28,6 +34,7 @@ interface DistillCliOptions {
   threads: number;
   kernels: "auto" | "wasm" | "js";
   f16?: boolean;
+  retainWeight?: number;
 }
 
 export function register(program: Command): void {
@@ -49,6 +56,7 @@ export function register(program: Command): void {
     .option("--threads <n>", "compute threads", positiveInt, os.availableParallelism())
     .option("--kernels <kind>", "matmul kernels: auto | wasm | js", "auto")
     .option("--f16", "write the adapter as F16 (default F32)")
+    .option("--retain-weight <w>", "weight of the retain term on retain.jsonl (KL to the base model; default 0 = off)", nonNegativeNumber)
     .action(async (opts: DistillCliOptions) => {
       const modelPath = await resolveModelPath(opts.model);
       if (!["auto", "wasm", "js"].includes(opts.kernels)) throw new DistillError(`--kernels must be auto, wasm or js`);
@@ -83,6 +91,7 @@ export function register(program: Command): void {
             ...(opts.maxLength !== undefined ? { maxLength: opts.maxLength } : {}),
             ...(opts.checkpointEvery !== undefined ? { checkpointEvery: opts.checkpointEvery } : {}),
             ...(opts.f16 ? { outputType: "f16" as const } : {}),
+            ...(opts.retainWeight !== undefined ? { retainWeight: opts.retainWeight } : {}),
           },
           onStage: (m) => process.stderr.write(`${m}\n`),
           onProgress: (p) => {

@@ -25,6 +25,11 @@ export const distillConfigSchema = z
     /** First adapted layer: 1 keeps layer 0 (the gate's feature layer) untouched. */
     firstLayer: z.number().int().nonnegative().default(1),
     outputType: z.enum(["f32", "f16"]).default("f32"),
+    /**
+     * Weight of the retain term: KL from the base model (no LoRA) to the adapted student on the retain samples'
+     * baseline answers, mixed into the sample pool. 0 turns it off (no retain.jsonl needed).
+     */
+    retainWeight: z.number().min(0).max(10).default(0),
   })
   .strict();
 export type DistillConfig = z.infer<typeof distillConfigSchema>;

@@ -27,6 +27,8 @@ export interface DistillSample {
   /** rows × k, row j for lossPositions[j]. */
   readonly teacherIds: Uint32Array;
   readonly teacherLogits: Float32Array;
+  /** Loss weight (retain samples carry `retainWeight`); 1 when absent. */
+  readonly weight?: number;
 }
 
 /** Builds one sample; null when the prompt alone leaves no response position inside `maxLength`. */

@@ -6,6 +6,8 @@ import { type ChatHistoryItem, type ChatWrapper, type Llama, type LlamaModel, ge
 
 export interface PromptTokenizer {
   studentPrompt(query: string): number[];
+  /** Plain text (an answer) as the model's tokens, no special tokens added. */
+  tokenize(text: string): number[];
   dispose(): Promise<void>;
 }
 
@@ -18,6 +20,9 @@ export async function loadPromptTokenizer(modelPath: string, threads: number): P
       const history: ChatHistoryItem[] = [{ type: "user", text: query }, { type: "model", response: [] }];
       const { contextText } = wrapper.generateContextState({ chatHistory: history });
       return contextText.tokenize(model.tokenizer).map(Number);
+    },
+    tokenize(text) {
+      return [...model.tokenize(text)].map(Number);
     },
     async dispose() {
       await model.dispose();

@@ -29,6 +29,8 @@ export interface TrainOptions {
   readonly student: LlamaStudent;
   readonly train: readonly DistillSample[];
   readonly heldOut: readonly DistillSample[];
+  /** Retain samples (base model's own top-k as teacher, weighted); trained in the same pool as `train`. */
+  readonly retain?: readonly DistillSample[];
   readonly config: DistillConfig;
   readonly dataHash: string;
   /** Where checkpoints go; resumes from it when it holds a checkpoint of the same data and config. */
@@ -44,6 +46,9 @@ export interface TrainResult {
   readonly losses: readonly number[];
   readonly heldOutKlBefore: number | null;
   readonly heldOutKlAfter: number | null;
+  /** Mean KL·T² from the base model to the student on (up to 32) retain samples, before/after; null without any. */
+  readonly retainKlBefore: number | null;
+  readonly retainKlAfter: number | null;
   readonly trainedTokens: number;
   readonly tokensPerSecond: number;
   readonly resumedFrom: number;
@@ -95,8 +100,11 @@ export function meanKl(student: LlamaStudent, lora: LoraParams | null, samples: 
 }
 
 export async function trainDistill(o: TrainOptions): Promise<TrainResult> {
-  const { student, config, train } = o;
-  if (train.length === 0) throw new DistillError("no training samples (the distill set is empty or every sample exceeds maxLength)");
+  const { student, config } = o;
+  const retain = o.retain ?? [];
+  const train = [...o.train, ...retain];
+  const retainProbe = retain.slice(0, 32);
+  if (o.train.length === 0) throw new DistillError("no training samples (the distill set is empty or every sample exceeds maxLength)");
   const shape = student.weights.shape;
   const lora = initLora(shape, config.rank, config.alpha, mulberry32(config.seed ^ 0x9e3779b9), config.firstLayer);
   const grads = zerosLike(lora);
@@ -147,6 +155,7 @@ export async function trainDistill(o: TrainOptions): Promise<TrainResult> {
       const epoch = Math.floor(micro / train.length);
       const sample = train[epochOrder(train.length, config.seed, epoch)[micro % train.length]!]!;
       const k = sample.topK;
+      const weight = sample.weight ?? 1;
       const row = new Map(sample.lossPositions.map((p, j) => [p, j]));
       lossSum += student.forwardBackward(
         sample.tokens,
@@ -155,13 +164,15 @@ export async function trainDistill(o: TrainOptions): Promise<TrainResult> {
         sample.lossPositions,
         (pos, logits, grad) => {
           const j = row.get(pos)!;
-          return topKDistillLoss(
+          const l = topKDistillLoss(
             logits,
             sample.teacherIds.subarray(j * k, (j + 1) * k),
             sample.teacherLogits.subarray(j * k, (j + 1) * k),
             config.temperature,
             grad,
           );
+          if (weight !== 1) for (let i = 0; i < grad.length; i++) grad[i] = grad[i]! * weight;
+          return l * weight;
         },
         { dropout: config.dropout, rng: mulberry32((config.seed * 2_654_435_761 + micro) >>> 0) },
       );
@@ -211,6 +222,9 @@ export async function trainDistill(o: TrainOptions): Promise<TrainResult> {
     losses,
     heldOutKlBefore,
     heldOutKlAfter: interrupted ? null : meanKl(student, lora, o.heldOut, config.temperature),
+    // B starts at 0, so "before" is the base model itself (top-k truncation keeps it slightly above 0).
+    retainKlBefore: meanKl(student, null, retainProbe, config.temperature),
+    retainKlAfter: interrupted ? null : meanKl(student, lora, retainProbe, config.temperature),
     trainedTokens,
     tokensPerSecond: elapsed > 0 ? trainedTokens / elapsed : 0,
     resumedFrom: startStep,
