@@ -35,6 +35,12 @@ export interface FeedbackEvent {
   readonly createdAt: number;
 }
 
+/** The response a rating was tied to: its experiment and arm (null outside experiments). */
+export interface FeedbackTarget {
+  readonly experiment: string | null;
+  readonly arm: string | null;
+}
+
 /** Per-arm raw aggregates the report turns into means and intervals. */
 export interface ArmAggregate {
   readonly experiment: string;

@@ -1,6 +1,6 @@
 /** PostgreSQL event store (pg Pool): shared by replicas when `PRISM_DATABASE_URL` is set. */
 import pg from "pg";
-import type { ArmAggregate, FeedbackEvent, ResponseEvent } from "./events.js";
+import type { ArmAggregate, FeedbackEvent, FeedbackTarget, ResponseEvent } from "./events.js";
 import { AGGREGATE_SQL, aggregateRow, INSERT_RESPONSE, MIGRATIONS, responseParams, type EventStore } from "./store.js";
 
 /** `?` placeholders → `$1, $2, ...`. */
@@ -60,13 +60,19 @@ export class PgEventStore implements EventStore {
     return (await this.pool.query("SELECT 1 FROM prism_responses WHERE id = $1", [id])).rowCount! > 0;
   }
 
-  async recordFeedback(event: FeedbackEvent): Promise<boolean> {
-    const result = await this.pool.query(
-      `INSERT INTO prism_feedback (response_id, score, comment, created_at)
-       SELECT id, $2, $3, $4 FROM prism_responses WHERE id = $1`,
+  async recordFeedback(event: FeedbackEvent): Promise<FeedbackTarget | null> {
+    // One statement: the insert only happens when the response exists, and says which arm it belongs to.
+    const result = await this.pool.query<{ experiment: string | null; arm: string | null }>(
+      `WITH target AS (SELECT id, experiment, arm FROM prism_responses WHERE id = $1),
+            inserted AS (
+              INSERT INTO prism_feedback (response_id, score, comment, created_at)
+              SELECT id, $2, $3, $4 FROM target RETURNING response_id
+            )
+       SELECT target.experiment, target.arm FROM target JOIN inserted ON inserted.response_id = target.id`,
       [event.responseId, event.score, event.comment, event.createdAt],
     );
-    return result.rowCount === 1;
+    const row = result.rows[0];
+    return row ? { experiment: row.experiment, arm: row.arm } : null;
   }
 
   async aggregates(experiment?: string): Promise<ArmAggregate[]> {

@@ -6,6 +6,7 @@
  */
 import { UnavailableError } from "../errors.js";
 import type { FeedbackEvent, ResponseEvent } from "./events.js";
+import type { AbArmMetrics } from "./metrics.js";
 import type { EventStore } from "./store.js";
 
 export interface RecorderStats {
@@ -27,13 +28,20 @@ export class EventRecorder {
 
   constructor(
     readonly store: EventStore,
-    private readonly options: { maxBuffered?: number; flushIntervalMs?: number; onLost?: (count: number) => void } = {},
+    private readonly options: {
+      maxBuffered?: number;
+      flushIntervalMs?: number;
+      onLost?: (count: number) => void;
+      /** Per-arm Prometheus metrics, observed as events arrive (not when flushed). */
+      metrics?: AbArmMetrics;
+    } = {},
   ) {
     this.timer = setInterval(() => void this.flush(), options.flushIntervalMs ?? 250);
     this.timer.unref();
   }
 
   record(event: ResponseEvent): void {
+    this.options.metrics?.observeResponse(event);
     this.buffer.push(event);
     const max = this.options.maxBuffered ?? 50_000;
     if (this.buffer.length > max) {
@@ -76,13 +84,17 @@ export class EventRecorder {
     }
   }
 
+  /** False when no response with that id was recorded. */
   async feedback(event: FeedbackEvent): Promise<boolean> {
     if (this.buffer.some((e) => e.id === event.responseId)) await this.drain();
+    let target;
     try {
-      return await this.store.recordFeedback(event);
+      target = await this.store.recordFeedback(event);
     } catch (error) {
       throw new UnavailableError(`feedback store unavailable: ${(error as Error).message}`, 2000);
     }
+    if (target) this.options.metrics?.observeFeedback(target, event.score);
+    return target !== null;
   }
 
   stats(): RecorderStats {

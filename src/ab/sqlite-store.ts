@@ -2,7 +2,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import type { ArmAggregate, FeedbackEvent, ResponseEvent } from "./events.js";
+import type { ArmAggregate, FeedbackEvent, FeedbackTarget, ResponseEvent } from "./events.js";
 import { AGGREGATE_SQL, aggregateRow, INSERT_RESPONSE, MIGRATIONS, responseParams, type EventStore } from "./store.js";
 
 export class SqliteEventStore implements EventStore {
@@ -38,12 +38,13 @@ export class SqliteEventStore implements EventStore {
     return this.db.prepare("SELECT 1 FROM prism_responses WHERE id = ?").get(id) !== undefined;
   }
 
-  async recordFeedback(event: FeedbackEvent): Promise<boolean> {
-    if (!(await this.hasResponse(event.responseId))) return false;
+  async recordFeedback(event: FeedbackEvent): Promise<FeedbackTarget | null> {
+    const target = this.db.prepare("SELECT experiment, arm FROM prism_responses WHERE id = ?").get(event.responseId) as FeedbackTarget | undefined;
+    if (!target) return null;
     this.db
       .prepare("INSERT INTO prism_feedback (response_id, score, comment, created_at) VALUES (?, ?, ?, ?)")
       .run(event.responseId, event.score, event.comment, event.createdAt);
-    return true;
+    return { experiment: target.experiment, arm: target.arm };
   }
 
   async aggregates(experiment?: string): Promise<ArmAggregate[]> {

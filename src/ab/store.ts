@@ -4,14 +4,14 @@
  * migrations, recorded in `prism_migrations`, so a restart or a second replica never redoes or loses
  * anything.
  */
-import type { ArmAggregate, FeedbackEvent, ResponseEvent } from "./events.js";
+import type { ArmAggregate, FeedbackEvent, FeedbackTarget, ResponseEvent } from "./events.js";
 
 export interface EventStore {
   readonly kind: "sqlite" | "postgres";
   migrate(): Promise<void>;
   recordResponses(events: readonly ResponseEvent[]): Promise<void>;
-  /** False when no response with that id exists. */
-  recordFeedback(event: FeedbackEvent): Promise<boolean>;
+  /** The rated response's experiment and arm; null when no response with that id exists. */
+  recordFeedback(event: FeedbackEvent): Promise<FeedbackTarget | null>;
   hasResponse(id: string): Promise<boolean>;
   aggregates(experiment?: string): Promise<ArmAggregate[]>;
   close(): Promise<void>;

@@ -58,10 +58,13 @@ for (const backend of backends) {
       await store.migrate();
       await store.recordResponses([event("r1", "treatment"), event("r2", "treatment"), event("r3", "control"), event("r4", "control", { latencyMs: 300 })]);
       await store.recordResponses([event("r1", "treatment")]); // duplicate id: ignored, not double-counted
-      expect(await store.recordFeedback({ responseId: "r1", score: 1, comment: "great", createdAt: Date.now() })).toBe(true);
-      expect(await store.recordFeedback({ responseId: "r2", score: 0, comment: null, createdAt: Date.now() })).toBe(true);
-      expect(await store.recordFeedback({ responseId: "r2", score: 1, comment: "changed my mind", createdAt: Date.now() })).toBe(true);
-      expect(await store.recordFeedback({ responseId: "nope", score: 1, comment: null, createdAt: Date.now() })).toBe(false);
+      await store.recordResponses([event("r5", "none", { experiment: null, arm: null })]);
+      const treatmentArm = { experiment: "exp", arm: "treatment" };
+      expect(await store.recordFeedback({ responseId: "r1", score: 1, comment: "great", createdAt: Date.now() })).toEqual(treatmentArm);
+      expect(await store.recordFeedback({ responseId: "r2", score: 0, comment: null, createdAt: Date.now() })).toEqual(treatmentArm);
+      expect(await store.recordFeedback({ responseId: "r2", score: 1, comment: "changed my mind", createdAt: Date.now() })).toEqual(treatmentArm);
+      expect(await store.recordFeedback({ responseId: "r5", score: 1, comment: null, createdAt: Date.now() })).toEqual({ experiment: null, arm: null });
+      expect(await store.recordFeedback({ responseId: "nope", score: 1, comment: null, createdAt: Date.now() })).toBeNull();
       await store.close();
 
       store = open(); // restart

@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { FastifyBaseLogger } from "fastify";
 import { experimentsConfigSchema, loadExperimentsConfig, type ExperimentsConfig } from "../../ab/experiments.js";
+import { AbArmMetrics } from "../../ab/metrics.js";
 import { PgEventStore } from "../../ab/pg-store.js";
 import { EventRecorder } from "../../ab/recorder.js";
 import { SqliteEventStore } from "../../ab/sqlite-store.js";
@@ -59,7 +60,7 @@ interface AbRecording {
  * events are buffered (bounded, drops counted and logged) and the schema migration is retried. A SQLite
  * file that cannot be opened (e.g. read-only folder) turns A/B recording off with an error log.
  */
-async function openAbRecording(database: PrismConfig["database"], log: FastifyBaseLogger): Promise<AbRecording | null> {
+async function openAbRecording(database: PrismConfig["database"], log: FastifyBaseLogger, metrics: AbArmMetrics): Promise<AbRecording | null> {
   const url = database.url || null;
   let store: EventStore;
   try {
@@ -72,6 +73,7 @@ async function openAbRecording(database: PrismConfig["database"], log: FastifyBa
   const recorder = new EventRecorder(store, {
     maxBuffered: database.eventBufferSize,
     flushIntervalMs: database.flushIntervalMs,
+    metrics,
     onLost: () => {
       if (Date.now() - lastLostLog < 10_000) return;
       lastLostLog = Date.now();
@@ -145,7 +147,7 @@ export function register(program: Command): void {
         serverOptions: loggingServerOptions(config.telemetry),
         registerPlugins: async (instance) => {
           await registerOperations(instance, { config, telemetry, keys });
-          ab = await openAbRecording(config.database, instance.log);
+          ab = await openAbRecording(config.database, instance.log, new AbArmMetrics(telemetry.metrics.registry));
           if (ab) registerFeedbackRoutes(instance, { recorder: ab.recorder, keyIdOf: (request) => request.apiKey?.id ?? null });
           // Without any API key the gateway is open; admin routes would be too, so they stay off.
           if (keys.enabled) registerAdminAdapterRoutes(instance, { registry: () => routing.get().registry, adaptersDir });
