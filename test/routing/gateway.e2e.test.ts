@@ -69,9 +69,12 @@ describe("PRISM routing through the gateway", { timeout: 180_000 }, () => {
     await engine.dispose();
   });
 
-  async function chat(c: OpenAI, model: string, content: string, extra: { headers?: Record<string, string>; user?: string } = {}) {
+  async function chat(c: OpenAI, model: string, content: string, extra: { headers?: Record<string, string>; user?: string; maxTokens?: number } = {}) {
     const { data, response } = await c.chat.completions
-      .create({ model, messages: [{ role: "user", content }], max_tokens: 3, temperature: 0, ...(extra.user ? { user: extra.user } : {}) }, { headers: extra.headers ?? {} })
+      .create(
+        { model, messages: [{ role: "user", content }], max_tokens: extra.maxTokens ?? 3, temperature: 0, ...(extra.user ? { user: extra.user } : {}) },
+        { headers: extra.headers ?? {} },
+      )
       .withResponse();
     const prism = (data as unknown as { prism: PrismField }).prism;
     // Headers and body must tell the same story.
@@ -110,6 +113,29 @@ describe("PRISM routing through the gateway", { timeout: 180_000 }, () => {
     const base = await chat(client, "prism:writer", FIXTURE_APPLY_PROMPTS[1]!, { headers: { "x-prism-route": "base" } });
     expect(base.prism).toMatchObject({ route: "base", reason: "header" });
     expect((await chat(client, "prism", FIXTURE_APPLY_PROMPTS[2]!, { headers: { "x-prism-route": "auto" } })).prism.reason).toBe("gate");
+  });
+
+  it("serves every request on the route it reports: outputs match the forced route's greedy output", async () => {
+    const prompt = FIXTURE_APPLY_PROMPTS[3]!;
+    const text = async (c: OpenAI, model: string, extra: { headers?: Record<string, string>; user?: string } = {}) => {
+      const { prism, data } = await chat(c, model, prompt, { ...extra, maxTokens: 12 });
+      return { route: prism.route, content: data.choices[0]!.message.content };
+    };
+    const writer = await text(client, "prism:writer");
+    const base = await text(client, "prism:base");
+    // The LoRA changes greedy output, so equal text tells which weights really served a request.
+    expect(writer.content).not.toBe(base.content);
+    expect(await text(client, "prism")).toEqual({ route: "writer", content: writer.content }); // gate
+    expect(await text(client, "prism", { headers: { "x-prism-route": "base" } })).toEqual(base); // header
+    expect(await text(client, "prism:writer", { headers: { "x-prism-route": "base" } })).toEqual(base); // header beats model
+    // A/B arms: the control arm really serves base, the treatment arm the gate's choice.
+    const byArm = new Map<string, { route: string; content: string | null }>();
+    for (let u = 0; byArm.size < 2 && u < 16; u++) {
+      const { prism, data } = await chat(abClient, "prism", prompt, { user: `route-check-${u}`, maxTokens: 12 });
+      byArm.set(prism.arm!, { route: prism.route, content: data.choices[0]!.message.content });
+    }
+    expect(byArm.get("control")).toEqual(base);
+    expect(byArm.get("treatment")).toEqual({ route: "writer", content: writer.content });
   });
 
   it("refuses unknown personas with OpenAI-shaped 4xx errors", async () => {
@@ -171,6 +197,13 @@ describe("PRISM routing through the gateway", { timeout: 180_000 }, () => {
   });
 
   it("hot-swaps packs under live streams: removed and replaced adapters finish in-flight streams", async () => {
+    // What the stream must produce if the swap leaves it unharmed: the same greedy text, not cut, not switched.
+    const reference = await client.chat.completions.create({
+      model: "prism:writer",
+      messages: [{ role: "user", content: FIXTURE_APPLY_PROMPTS[0]! }],
+      max_tokens: 40,
+      temperature: 0,
+    });
     const stream = await client.chat.completions.create({
       model: "prism:writer",
       messages: [{ role: "user", content: FIXTURE_APPLY_PROMPTS[0]! }],
@@ -181,8 +214,10 @@ describe("PRISM routing through the gateway", { timeout: 180_000 }, () => {
     let chunks = 0;
     let swapped = false;
     let finish: string | null = null;
+    let streamed = "";
     for await (const chunk of stream) {
       chunks++;
+      streamed += chunk.choices[0]?.delta.content ?? "";
       if (!swapped) {
         swapped = true;
         await routing.registry.load(packs.loraPackDir); // replace while streaming
@@ -192,6 +227,7 @@ describe("PRISM routing through the gateway", { timeout: 180_000 }, () => {
     }
     expect(chunks).toBeGreaterThan(2);
     expect(["stop", "length"]).toContain(finish);
+    expect(streamed).toBe(reference.choices[0]!.message.content);
     // New requests see the new set: writer is gone, the gate has only `helper` (never applies) → base.
     const gone = await client.chat.completions.create({ model: "prism:writer", messages: [{ role: "user", content: "hi" }], max_tokens: 2 }).catch((e: unknown) => e);
     expect(gone).toBeInstanceOf(OpenAI.NotFoundError);
