@@ -80,8 +80,12 @@ step(); // warm-up (JIT, scratch growth)
 stats.clear(); matmulMs = 0; lossMs = 0;
 const reps = Number(values.reps);
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 for (let r = 0; r < reps; r++) step();
 const wall = (performance.now() - t0) / reps;
+const cpu = process.cpuUsage(cpu0);
+// CPU time of all threads per step: on a contended machine it tracks what an idle one would take (1 thread).
+const cpuMs = (cpu.user + cpu.system) / 1000 / reps;
 matmulMs /= reps; lossMs /= reps;
 await inner.dispose?.();
 
@@ -90,5 +94,5 @@ const rows = [...stats.entries()].map(([op, s]) => ({
 })).sort((a, b) => b["ms/step"] - a["ms/step"]);
 console.log(`${inner.name}, T=${T}: step ${wall.toFixed(0)} ms = ${(T / (wall / 1000)).toFixed(1)} tok/s; ` +
   `matmuls ${matmulMs.toFixed(0)} ms (${((100 * matmulMs) / wall).toFixed(0)}%), loss ${lossMs.toFixed(0)} ms, ` +
-  `rest ${(wall - matmulMs - lossMs).toFixed(0)} ms; load avg ${os.loadavg()[0]!.toFixed(1)}`);
+  `rest ${(wall - matmulMs - lossMs).toFixed(0)} ms; CPU ${cpuMs.toFixed(0)} ms/step = ${(T / (cpuMs / 1000)).toFixed(1)} tok/CPU-s; load avg ${os.loadavg()[0]!.toFixed(1)}`);
 console.table(rows.slice(0, Number(values.top)));

@@ -139,6 +139,31 @@ describe("LoRA backward", () => {
     }
   });
 
+  it("blocked causal attention (blocks of 2 and 4 query rows) gives the loss and gradients of one full block", () => {
+    const results = [2, 4, 1024].map((attentionBlock) => {
+      const rng = mulberry32(41);
+      const weights = randomStudentWeights(shape, rng, 0.5);
+      const student = new LlamaStudent(weights, jsKernels, { attentionBlock });
+      const lora = initLora(shape, 4, 8, rng);
+      for (const layer of lora.layers) if (layer) for (const t of loraTargets) layer[t].b.forEach((_, i, b) => (b[i] = (rng() * 2 - 1) * 0.3));
+      const tokens = Array.from({ length: 11 }, () => Math.floor(rng() * shape.vocab));
+      const grads = zerosLike(lora);
+      const loss = student.forwardBackward(tokens, lora, grads, [3, 6, 9, 10], (_p, logits, g) => topKDistillLoss(logits, [1, 2, 3], [2, 1, 0], 2, g));
+      return { loss, grads, logits: student.logits(tokens, lora) };
+    });
+    const full = results[2]!;
+    for (const r of results.slice(0, 2)) {
+      expect(r.loss).toBeCloseTo(full.loss, 4);
+      for (let i = 0; i < full.logits.length; i++) expect(r.logits[i]!).toBeCloseTo(full.logits[i]!, 4);
+      for (let l = 1; l < shape.layers; l++) {
+        for (const t of loraTargets) {
+          const x = r.grads.layers[l]![t].a, y = full.grads.layers[l]![t].a;
+          for (let i = 0; i < x.length; i++) expect(x[i]!).toBeCloseTo(y[i]!, 4);
+        }
+      }
+    }
+  });
+
   it("WebAssembly kernels (2 threads) give the same loss and gradients as the JavaScript kernels", async () => {
     const wasm = await WasmKernels.create(2);
     try {

@@ -46,15 +46,24 @@ interface LayerCache {
   readonly masks: Partial<Record<LoraTarget, Int32Array>>;
 }
 
+export interface StudentOptions {
+  /** Query rows per attention block: keys beyond a block's last row are skipped (causal mask). Default 64. */
+  readonly attentionBlock?: number;
+}
+
 export class LlamaStudent {
   private ropeCos = new Float32Array(0);
   private ropeSin = new Float32Array(0);
   private ropeLen = 0;
 
+  private readonly attentionBlock: number;
+
   constructor(
     readonly weights: StudentWeights,
     readonly kernels: MatmulKernels,
+    options: StudentOptions = {},
   ) {
+    this.attentionBlock = options.attentionBlock ?? 64;
     const shape = weights.shape;
     for (const layer of weights.layers) {
       for (const t of loraTargets) {
@@ -326,7 +335,8 @@ export class LlamaStudent {
   }
 
   /**
-   * Causal GQA attention through the matmul kernels, one head at a time (T×T scores per head, never all heads).
+   * Causal GQA attention through the matmul kernels, one head at a time and in blocks of query rows: rows
+   * [r0, r1) attend to keys [0, r1) only, so the masked upper triangle is (mostly) never computed.
    * Forward (grads = null): out += softmax(QKᵀ/√d, causal)·V. Backward: `out` is dOut; P is recomputed and
    * dq, dk, dv are accumulated.
    */
@@ -338,10 +348,11 @@ export class LlamaStudent {
     const group = H / KVH;
     const scale = 1 / Math.sqrt(hd);
     const K = this.kernels;
+    const B = this.attentionBlock;
     const qh = new Float32Array(T * hd), kh = new Float32Array(T * hd), vh = new Float32Array(T * hd);
-    const p = new Float32Array(T * T);
+    const p = new Float32Array(B * T);
     const oh = new Float32Array(T * hd);
-    const dP = grads ? new Float32Array(T * T) : p;
+    const dP = grads ? new Float32Array(B * T) : p;
     const dkh = new Float32Array(T * hd), dvh = new Float32Array(T * hd), dqh = new Float32Array(T * hd);
     for (let g = 0; g < KVH; g++) {
       gatherHead(k, kh, T, KVH, g, hd);
@@ -349,43 +360,51 @@ export class LlamaStudent {
       if (grads) { dkh.fill(0); dvh.fill(0); }
       for (let h = g * group; h < (g + 1) * group; h++) {
         gatherHead(q, qh, T, H, h, hd);
-        K.nt(qh, kh, p, T, T, hd, false);
-        for (let t = 0; t < T; t++) {
-          const row = t * T;
-          let max = -Infinity;
-          for (let s = 0; s <= t; s++) {
-            const x = p[row + s]! * scale;
-            p[row + s] = x;
-            if (x > max) max = x;
+        if (grads) gatherHead(out, oh, T, H, h, hd); // dOut of this head
+        for (let r0 = 0; r0 < T; r0 += B) {
+          const r1 = Math.min(T, r0 + B);
+          const rows = r1 - r0;
+          const qb = qh.subarray(r0 * hd, r1 * hd);
+          const kb = kh.subarray(0, r1 * hd), vb = vh.subarray(0, r1 * hd);
+          // p [rows, r1]: row i is query position r0 + i over keys 0…r1−1
+          K.nt(qb, kb, p, rows, r1, hd, false);
+          for (let i = 0; i < rows; i++) {
+            const t = r0 + i, row = i * r1;
+            let max = -Infinity;
+            for (let s = 0; s <= t; s++) {
+              const x = p[row + s]! * scale;
+              p[row + s] = x;
+              if (x > max) max = x;
+            }
+            let sum = 0;
+            for (let s = 0; s <= t; s++) {
+              const e = Math.exp(p[row + s]! - max);
+              p[row + s] = e;
+              sum += e;
+            }
+            const inv = 1 / sum;
+            for (let s = 0; s <= t; s++) p[row + s] = p[row + s]! * inv;
+            p.fill(0, row + t + 1, row + r1);
           }
-          let sum = 0;
-          for (let s = 0; s <= t; s++) {
-            const e = Math.exp(p[row + s]! - max);
-            p[row + s] = e;
-            sum += e;
+          if (grads === null) {
+            K.nn(p, vb, oh.subarray(r0 * hd, r1 * hd), rows, hd, r1, false);
+            continue;
           }
-          const inv = 1 / sum;
-          for (let s = 0; s <= t; s++) p[row + s] = p[row + s]! * inv;
-          p.fill(0, row + t + 1, row + T);
+          const dOb = oh.subarray(r0 * hd, r1 * hd);
+          K.tn(p, dOb, dvh.subarray(0, r1 * hd), r1, hd, rows, true); // dV += Pᵀ·dO
+          K.nt(dOb, vb, dP, rows, r1, hd, false); // dP = dO·Vᵀ
+          for (let i = 0; i < rows; i++) {
+            const t = r0 + i, row = i * r1;
+            let dot = 0;
+            for (let s = 0; s <= t; s++) dot += p[row + s]! * dP[row + s]!;
+            for (let s = 0; s <= t; s++) dP[row + s] = p[row + s]! * (dP[row + s]! - dot) * scale;
+            dP.fill(0, row + t + 1, row + r1);
+          }
+          K.nn(dP, kb, dqh.subarray(r0 * hd, r1 * hd), rows, hd, r1, false); // dQ = dS·K
+          K.tn(dP, qb, dkh.subarray(0, r1 * hd), r1, hd, rows, true); // dK += dSᵀ·Q
         }
-        if (grads === null) {
-          K.nn(p, vh, oh, T, hd, T, false);
-          scatterHead(oh, out, T, H, h, hd, true);
-          continue;
-        }
-        gatherHead(out, oh, T, H, h, hd); // dOut of this head
-        K.tn(p, oh, dvh, T, hd, T, true); // dV += Pᵀ·dO
-        K.nt(oh, vh, dP, T, T, hd, false); // dP = dO·Vᵀ
-        for (let t = 0; t < T; t++) {
-          const row = t * T;
-          let dot = 0;
-          for (let s = 0; s <= t; s++) dot += p[row + s]! * dP[row + s]!;
-          for (let s = 0; s <= t; s++) dP[row + s] = p[row + s]! * (dP[row + s]! - dot) * scale;
-          dP.fill(0, row + t + 1, row + T);
-        }
-        K.nn(dP, kh, dqh, T, hd, T, false); // dQ = dS·K
-        scatterHead(dqh, grads.dq, T, H, h, hd, true);
-        K.tn(dP, qh, dkh, T, hd, T, true); // dK += dSᵀ·Q
+        if (grads === null) scatterHead(oh, out, T, H, h, hd, true);
+        else scatterHead(dqh, grads.dq, T, H, h, hd, true);
       }
       if (grads) {
         scatterHead(dkh, grads.dk, T, KVH, g, hd, true);
