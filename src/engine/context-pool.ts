@@ -5,6 +5,7 @@
  */
 import type { LlamaContext, LlamaContextSequence } from "node-llama-cpp";
 import { ClientAbortedError, RequestTimeoutError } from "../errors.js";
+import { StepBarrier } from "./step-barrier.js";
 
 interface Waiter {
   resolve(sequence: LlamaContextSequence): void;
@@ -19,11 +20,17 @@ export class ContextPool {
   #retiring = false;
   #disposed = false;
 
+  /** Lines up this context's generating sequences into shared decode batches; null = not aligned. */
+  readonly steps: StepBarrier | null;
+
   constructor(
     readonly adapter: string | null,
     readonly context: LlamaContext,
     readonly maxSequences: number,
-  ) {}
+    stepAlignMaxWaitMs = 0,
+  ) {
+    this.steps = stepAlignMaxWaitMs > 0 && maxSequences > 1 ? new StepBarrier(stepAlignMaxWaitMs) : null;
+  }
 
   get active(): number {
     return this.#active;

@@ -34,6 +34,7 @@ import {
 import { openGguf } from "../gguf/index.js";
 import { toChatHistory } from "./chat-history.js";
 import { ContextPool } from "./context-pool.js";
+import type { StepMember } from "./step-barrier.js";
 import { StopSequenceFilter } from "./stop-filter.js";
 import type {
   AdapterInfo,
@@ -80,6 +81,9 @@ interface Plan {
 }
 
 const utf8 = new TextEncoder();
+
+/** Covers a decode step of small models on a few cores; only a stalled client makes the others wait this long. */
+const DEFAULT_STEP_ALIGN_MAX_WAIT_MS = 100;
 
 function toolFunctions(tools: readonly ToolDefinition[]): ChatModelFunctions {
   const functions: Record<string, { description?: string; params?: unknown }> = {};
@@ -138,7 +142,7 @@ export class LlamaEngine implements Engine {
         sizeBytes: statSync(options.modelPath).size,
       };
       this.#loaded = { llama, model, chatWrapper, info, options };
-      this.#base = new ContextPool(null, context, options.sequencesPerContext);
+      this.#base = new ContextPool(null, context, options.sequencesPerContext, options.stepAlignMaxWaitMs ?? DEFAULT_STEP_ALIGN_MAX_WAIT_MS);
       this.#state = "ready";
       this.#emit({ type: "model_loaded", ms: performance.now() - started, model: info });
       return info;
@@ -199,7 +203,7 @@ export class LlamaEngine implements Engine {
     }
     const info: AdapterInfo = { name, path: loraPath, scale };
     const previous = this.#adapters.get(name);
-    this.#adapters.set(name, { info, pool: new ContextPool(name, context, options.sequencesPerContext) });
+    this.#adapters.set(name, { info, pool: new ContextPool(name, context, options.sequencesPerContext, options.stepAlignMaxWaitMs ?? DEFAULT_STEP_ALIGN_MAX_WAIT_MS) });
     if (previous) this.#retire(previous.pool);
     this.#emit({ type: "adapter_loaded", name, ms: performance.now() - started });
     return info;
@@ -466,9 +470,13 @@ export class LlamaEngine implements Engine {
     let pendingTokens = 0;
     let finishReason: FinishReason = "stop";
     let forcedText = "";
+    let aligned: StepMember | null = null;
     try {
       for await (const output of iterator) {
         if (signal.aborted) throw new ClientAbortedError("generation aborted");
+        // From its first token on, this sequence decodes in step with the context's other generating ones.
+        if (aligned) aligned.returned();
+        else aligned = plan.pool.steps?.join() ?? null;
         generated.push(output.token);
         pendingTokens++;
         if (topLogprobs !== null && "probabilities" in output) {
@@ -492,8 +500,10 @@ export class LlamaEngine implements Engine {
           finishReason = "length";
           break;
         }
+        if (aligned) await aligned.arrive();
       }
     } finally {
+      aligned?.leave();
       await iterator.return();
     }
     if (signal.aborted) throw new ClientAbortedError("generation aborted");

@@ -30,6 +30,11 @@ export interface EngineLoadOptions {
   readonly maxQueue: number;
   /** Longest a request may wait for a sequence before RequestTimeoutError (ms). */
   readonly queueTimeoutMs: number;
+  /**
+   * Longest a generating sequence waits for the other generating sequences of its context so they decode in
+   * one batch (see step-barrier.ts); 0 turns the alignment off. Default 100.
+   */
+  readonly stepAlignMaxWaitMs?: number;
 }
 
 export interface ModelInfo {

@@ -1,0 +1,83 @@
+/**
+ * A random-weight llama model of a chosen shape for the engine benchmark: the tokenizer and chat template of
+ * a real GGUF (so prompts tokenize as in production), matrices as Q8_0 with seeded random values. Speed does
+ * not depend on the values, so tensors of the same shape share one buffer (seconds to write 0.5B parameters,
+ * little memory). Written once (atomically, by the project's GGUF writer) and reused while the file exists.
+ */
+import { existsSync } from "node:fs";
+import { readGgufHeader } from "../src/gguf/index.js";
+import { floatToHalf } from "../src/gguf/half.js";
+import { llamaTensorShapes } from "../src/gguf/llama.js";
+import { GgmlType } from "../src/gguf/types.js";
+import { ggufValue, writeGguf, type GgufTensorSpec } from "../src/gguf/writer.js";
+import { mulberry32 } from "../src/random.js";
+import type { GgufValue } from "../src/gguf/types.js";
+
+export interface RandomModelShape {
+  readonly nEmbd: number;
+  readonly nLayer: number;
+  readonly nHead: number;
+  readonly nHeadKv: number;
+  readonly nFf: number;
+}
+
+const Q8_BLOCK = 32;
+const Q8_BYTES = 34;
+
+/** Q8_0 blocks of seeded random int8 values scaled so rows have about unit-variance outputs. */
+function randomQ8(values: number, inDim: number, random: () => number): Uint8Array {
+  const blocks = values / Q8_BLOCK;
+  const out = new Uint8Array(blocks * Q8_BYTES);
+  const view = new DataView(out.buffer);
+  // Uniform int8 in [-127, 127] has a standard deviation of ~73.
+  const scale = floatToHalf(1 / (73 * Math.sqrt(inDim)));
+  for (let b = 0; b < blocks; b++) {
+    const at = b * Q8_BYTES;
+    view.setUint16(at, scale, true);
+    for (let j = 0; j < Q8_BLOCK; j++) out[at + 2 + j] = (Math.floor(random() * 255) - 127) & 0xff;
+  }
+  return out;
+}
+
+export async function writeRandomLlamaModel(
+  path: string,
+  options: { readonly tokenizerFrom: string; readonly shape: RandomModelShape; readonly seed: number },
+): Promise<string> {
+  if (existsSync(path)) return path;
+  const source = await readGgufHeader(options.tokenizerFrom);
+  const tokens = source.metadata.get("tokenizer.ggml.tokens");
+  if (tokens?.type !== "array") throw new Error(`${options.tokenizerFrom}: no tokenizer.ggml.tokens`);
+  const nVocab = tokens.value.items.length;
+  const s = options.shape;
+  const contextLength = 8192;
+  const metadata: [string, GgufValue][] = [
+    ["general.architecture", ggufValue.string("llama")],
+    ["general.type", ggufValue.string("model")],
+    ["general.name", ggufValue.string(`prism-random-${s.nLayer}x${s.nEmbd}-seed${options.seed}`)],
+    ["llama.vocab_size", ggufValue.u32(nVocab)],
+    ["llama.context_length", ggufValue.u32(contextLength)],
+    ["llama.embedding_length", ggufValue.u32(s.nEmbd)],
+    ["llama.block_count", ggufValue.u32(s.nLayer)],
+    ["llama.feed_forward_length", ggufValue.u32(s.nFf)],
+    ["llama.attention.head_count", ggufValue.u32(s.nHead)],
+    ["llama.attention.head_count_kv", ggufValue.u32(s.nHeadKv)],
+    ["llama.rope.dimension_count", ggufValue.u32(s.nEmbd / s.nHead)],
+    ["llama.rope.freq_base", ggufValue.f32(100000)],
+    ["llama.attention.layer_norm_rms_epsilon", ggufValue.f32(1e-5)],
+    ["general.file_type", ggufValue.u32(7)], // MOSTLY_Q8_0
+  ];
+  for (const [key, value] of source.metadata) if (key.startsWith("tokenizer.")) metadata.push([key, value]);
+
+  const random = mulberry32(options.seed);
+  const shared = new Map<string, Uint8Array>();
+  const tensors: GgufTensorSpec[] = llamaTensorShapes({ ...s, contextLength }, nVocab).map((t) => {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (t.isNorm) return { name: t.name, shape: t.shape, type: GgmlType.F32, data: new Float32Array(n).fill(1) };
+    const key = t.shape.join("x");
+    let raw = shared.get(key);
+    if (!raw) shared.set(key, (raw = randomQ8(n, t.shape[0]!, random)));
+    return { name: t.name, shape: t.shape, type: GgmlType.Q8_0, raw };
+  });
+  await writeGguf(path, { metadata, tensors });
+  return path;
+}

@@ -1,0 +1,388 @@
+/**
+ * Engine section of `npm run bench` (issue #10): the gateway (`prism serve` with its product defaults) vs
+ * node-llama-cpp in-process with default settings vs llama.cpp's `llama-server`, on the same GGUF, threads and
+ * slots. Rounds are interleaved (the order alternates) because compute threads spin-wait and any other load on
+ * the machine distorts results up to 10×: every sample records the machine's idle share (/proc/stat).
+ *
+ * Per engine and concurrency: generated tokens/s end to end (all generated tokens / wall time including the
+ * prompts; median and range over rounds), TTFT p50/p95. While the gateway generates at the highest
+ * concurrency, /health and /metrics are probed (p50/p99 ms: the HTTP side must stay responsive). With
+ * llama-server: greedy outputs of the gateway and llama-server for the same prompts must be equal.
+ *
+ * `--large` adds the same comparison on a generated random-weight model with a 0.5B shape (SmolLM2's
+ * tokenizer, written to .cache/bench/ once, never committed).
+ *
+ *   npx tsx bench/engine.ts [--model PATH] [--large] [--concurrency 1,4,8] [--rounds 3] [--tokens 64]
+ *                           [--llama-server PATH | env PRISM_LLAMA_SERVER] [--json out.json]
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaModel, type Token } from "node-llama-cpp";
+import { writeRandomLlamaModel, type RandomModelShape } from "./engine-model.js";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string", default: "models/SmolLM2-135M-Instruct.Q4_1.gguf" },
+    large: { type: "boolean", default: false },
+    concurrency: { type: "string", default: "1,4,8" },
+    rounds: { type: "string", default: "3" },
+    tokens: { type: "string", default: "64" },
+    "prompt-words": { type: "string", default: "150" },
+    "context-size": { type: "string", default: "1024" },
+    threads: { type: "string", default: String(os.availableParallelism()) },
+    "llama-server": { type: "string", default: process.env.PRISM_LLAMA_SERVER },
+    json: { type: "string" },
+  },
+});
+
+const CONCURRENCY = values.concurrency!.split(",").map(Number);
+const SLOTS = Math.max(...CONCURRENCY);
+const ROUNDS = Number(values.rounds);
+const TOKENS = Number(values.tokens);
+const CONTEXT = Number(values["context-size"]);
+const THREADS = Number(values.threads);
+const LLAMA_SERVER = values["llama-server"] && existsSync(values["llama-server"]) ? values["llama-server"] : null;
+/** 0.5B parameters in a llama shape (SmolLM2's vocabulary, tied embeddings off). */
+const LARGE_SHAPE: RandomModelShape = { nEmbd: 1024, nLayer: 32, nHead: 16, nHeadKv: 4, nFf: 2816 };
+
+type EngineName = "gateway" | "in-process" | "llama-server";
+type Generate = (prompt: string) => Promise<{ tokens: number; ttftMs: number; text: string }>;
+
+interface Sample {
+  readonly engine: EngineName;
+  readonly concurrency: number;
+  readonly round: number;
+  readonly generatedTokens: number;
+  readonly wallMs: number;
+  readonly ttftMs: number[];
+  readonly idleShare: number;
+}
+
+const TOPICS = ["rivers", "bread", "violins", "glaciers", "trains", "bees", "chess", "lighthouses", "volcanoes", "paper"];
+/** Distinct prompts (no shared prefix between requests) of about `prompt-words` words. */
+function promptFor(round: number, i: number): string {
+  const topic = TOPICS[(round * 7 + i) % TOPICS.length]!;
+  const filler = `Here are some notes about ${topic} number ${round}-${i}. `.repeat(Math.ceil(Number(values["prompt-words"]) / 8));
+  return `${filler}\nWrite a short paragraph about ${topic}:`;
+}
+
+function cpuTimes(): { idle: number; total: number } {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { idle: fields[3]! + (fields[4] ?? 0), total: fields.reduce((a, b) => a + b, 0) };
+}
+
+const percentile = (xs: readonly number[], p: number): number => {
+  if (xs.length === 0) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+const median = (xs: readonly number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** node-llama-cpp in this process with its default settings (libuv pool, batching): the baseline. */
+class InProcess {
+  private constructor(
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+  ) {}
+
+  static async start(modelPath: string): Promise<InProcess> {
+    const llama = await getLlama({ gpu: false, maxThreads: THREADS, build: "never", logLevel: LlamaLogLevel.error });
+    const model = await llama.loadModel({ modelPath });
+    const context = await model.createContext({ contextSize: CONTEXT, sequences: SLOTS, threads: THREADS });
+    return new InProcess(model, context);
+  }
+
+  readonly generate: Generate = async (prompt) => {
+    const started = performance.now();
+    const sequence = this.context.getSequence();
+    try {
+      let tokens = this.model.tokenize(prompt, false);
+      const bos = this.model.tokens.bos;
+      if (bos !== null && this.model.tokens.shouldPrependBosToken) tokens = [bos, ...tokens] as Token[];
+      const generated: Token[] = [];
+      let ttftMs = NaN;
+      for await (const token of sequence.evaluate(tokens, { temperature: 0 })) {
+        if (generated.length === 0) ttftMs = performance.now() - started;
+        if (this.model.isEogToken(token)) break;
+        generated.push(token);
+        if (generated.length >= TOKENS) break;
+      }
+      return { tokens: generated.length, ttftMs, text: this.model.detokenize(generated) };
+    } finally {
+      await sequence.dispose();
+    }
+  };
+
+  async dispose(): Promise<void> {
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+/** Streaming /v1/completions on any OpenAI-compatible server; tokens from the usage chunk. */
+function overHttp(origin: string): Generate {
+  return async (prompt) => {
+    const started = performance.now();
+    const res = await fetch(`${origin}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "prism", prompt, max_tokens: TOKENS, temperature: 0, stream: true, stream_options: { include_usage: true } }),
+    });
+    if (!res.ok || !res.body) throw new Error(`${origin}: HTTP ${res.status} ${await res.text()}`);
+    let ttftMs = NaN;
+    let text = "";
+    let chunks = 0;
+    let usageTokens: number | null = null;
+    let buffer = "";
+    const decoder = new TextDecoder();
+    for await (const bytes of res.body) {
+      buffer += decoder.decode(bytes, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf("\n\n")) !== -1) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
+        const chunk = JSON.parse(event.slice(6)) as { choices?: { text?: string }[]; usage?: { completion_tokens: number } | null };
+        const piece = chunk.choices?.[0]?.text;
+        if (piece) {
+          if (chunks === 0) ttftMs = performance.now() - started;
+          chunks++;
+          text += piece;
+        }
+        if (chunk.usage) usageTokens = chunk.usage.completion_tokens;
+      }
+    }
+    return { tokens: usageTokens ?? chunks, ttftMs, text };
+  };
+}
+
+async function waitForHealth(origin: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 300_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${origin}/health`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${origin}/health not healthy after 300 s`);
+}
+
+/** `prism serve` with its product defaults (no UV_THREADPOOL_SIZE given: it sets its own pool up). */
+async function startGateway(modelPath: string): Promise<{ origin: string; child: ChildProcess }> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PRISM_MODEL_THREADS: String(THREADS),
+    PRISM_MODEL_SEQUENCES: String(SLOTS),
+    PRISM_MODEL_CONTEXT_SIZE: String(CONTEXT),
+    PRISM_ENGINE_MAX_QUEUE: "64",
+    PRISM_LIMITS_REQUESTS_PER_MINUTE: "null",
+  };
+  delete env.UV_THREADPOOL_SIZE;
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--model", modelPath, "--port", "0", "--host", "127.0.0.1"], {
+    env,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const origin = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    const onData = (data: Buffer): void => {
+      out += data.toString();
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (match) {
+        child.stdout!.off("data", onData);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`prism serve exited with ${code}:\n${out}`)));
+  });
+  child.stdout!.resume();
+  await waitForHealth(origin, child);
+  return { origin, child };
+}
+
+async function startLlamaServer(binary: string, modelPath: string): Promise<{ origin: string; child: ChildProcess }> {
+  const port = 18000 + Math.floor(Math.random() * 2000);
+  // -c is shared by the slots: CONTEXT per slot like the gateway's contexts.
+  const child = spawn(binary, ["-m", modelPath, "-t", String(THREADS), "-np", String(SLOTS), "-c", String(CONTEXT * SLOTS), "--port", String(port), "--host", "127.0.0.1"], {
+    stdio: ["ignore", "ignore", "ignore"],
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  await waitForHealth(origin, child);
+  return { origin, child };
+}
+
+/** Probes `path` back to back until `stop` resolves; returns latencies (ms). */
+async function probe(origin: string, path: string, stop: Promise<unknown>): Promise<number[]> {
+  const latencies: number[] = [];
+  let done = false;
+  void stop.finally(() => (done = true));
+  while (!done) {
+    const started = performance.now();
+    const res = await fetch(`${origin}${path}`);
+    await res.arrayBuffer();
+    latencies.push(performance.now() - started);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return latencies;
+}
+
+async function measure(engine: EngineName, concurrency: number, round: number, generate: Generate): Promise<Sample> {
+  const cpu0 = cpuTimes();
+  const started = performance.now();
+  const results = await Promise.all(Array.from({ length: concurrency }, (_, i) => generate(promptFor(round, i))));
+  const wallMs = performance.now() - started;
+  const cpu1 = cpuTimes();
+  return {
+    engine,
+    concurrency,
+    round,
+    generatedTokens: results.reduce((n, r) => n + r.tokens, 0),
+    wallMs,
+    ttftMs: results.map((r) => r.ttftMs),
+    idleShare: (cpu1.idle - cpu0.idle) / Math.max(1, cpu1.total - cpu0.total),
+  };
+}
+
+interface ModelResult {
+  readonly model: string;
+  readonly rows: ReturnType<typeof summarize>;
+  readonly ratios: { concurrency: number; gatewayVsInProcess: number; gatewayVsLlamaServer: number | null; ttftP50GatewayVsLlamaServer: number | null }[];
+  readonly responsiveness: { path: string; probes: number; p50Ms: number; p99Ms: number; maxMs: number }[];
+  readonly greedyParity: { prompts: number; equal: number; mismatches: { prompt: number; gateway: string; llamaServer: string }[] } | null;
+  readonly samples: Sample[];
+}
+
+function summarize(samples: readonly Sample[], engines: readonly EngineName[]) {
+  return CONCURRENCY.flatMap((concurrency) =>
+    engines.map((engine) => {
+      const mine = samples.filter((s) => s.engine === engine && s.concurrency === concurrency);
+      const tokPerSec = mine.map((s) => (s.generatedTokens / s.wallMs) * 1000);
+      const ttft = mine.flatMap((s) => s.ttftMs);
+      return {
+        engine,
+        concurrency,
+        tokPerSec: { median: median(tokPerSec), min: Math.min(...tokPerSec), max: Math.max(...tokPerSec) },
+        ttftMs: { p50: percentile(ttft, 50), p95: percentile(ttft, 95) },
+        idleShare: median(mine.map((s) => s.idleShare)),
+      };
+    }),
+  );
+}
+
+async function benchModel(modelPath: string): Promise<ModelResult> {
+  const gateway = await startGateway(modelPath);
+  const llamaServer = LLAMA_SERVER ? await startLlamaServer(LLAMA_SERVER, modelPath) : null;
+  const inProcess = await InProcess.start(modelPath);
+  const runners: { engine: EngineName; generate: Generate }[] = [
+    { engine: "gateway", generate: overHttp(gateway.origin) },
+    { engine: "in-process", generate: inProcess.generate },
+    ...(llamaServer ? [{ engine: "llama-server" as const, generate: overHttp(llamaServer.origin) }] : []),
+  ];
+  const samples: Sample[] = [];
+  const responsiveness: ModelResult["responsiveness"] = [];
+  let greedyParity: ModelResult["greedyParity"] = null;
+  try {
+    for (const runner of runners) await runner.generate(promptFor(99, 0)); // warm-up: first evaluations pay one-time costs
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const concurrency of CONCURRENCY) {
+        const order = (round + concurrency) % 2 === 0 ? runners : [...runners].reverse();
+        for (const runner of order) {
+          const sample = await measure(runner.engine, concurrency, round, runner.generate);
+          samples.push(sample);
+          process.stderr.write(
+            `[engine bench] ${modelPath} round ${round} c=${concurrency} ${runner.engine}: ${((sample.generatedTokens / sample.wallMs) * 1000).toFixed(1)} tok/s, idle ${(sample.idleShare * 100).toFixed(0)}%\n`,
+          );
+        }
+      }
+    }
+    // The HTTP side under full generation load: /health and /metrics while SLOTS streams run.
+    const load = Promise.all(Array.from({ length: SLOTS }, (_, i) => overHttp(gateway.origin)(promptFor(50, i))));
+    const [health, metrics] = await Promise.all([probe(gateway.origin, "/health", load), probe(gateway.origin, "/metrics", load)]);
+    await load;
+    for (const [path, xs] of [["/health", health], ["/metrics", metrics]] as const) {
+      responsiveness.push({ path, probes: xs.length, p50Ms: percentile(xs, 50), p99Ms: percentile(xs, 99), maxMs: Math.max(...xs) });
+    }
+    if (llamaServer) {
+      // Greedy parity: the same prompts, one at a time, through the gateway and llama-server.
+      const mismatches: { prompt: number; gateway: string; llamaServer: string }[] = [];
+      const prompts = 4;
+      for (let i = 0; i < prompts; i++) {
+        const prompt = promptFor(70, i);
+        const [g, l] = [await overHttp(gateway.origin)(prompt), await overHttp(llamaServer.origin)(prompt)];
+        if (g.text !== l.text) mismatches.push({ prompt: i, gateway: g.text, llamaServer: l.text });
+      }
+      greedyParity = { prompts, equal: prompts - mismatches.length, mismatches };
+    }
+  } finally {
+    gateway.child.kill("SIGTERM");
+    llamaServer?.child.kill("SIGTERM");
+    await inProcess.dispose();
+  }
+  const engines = runners.map((r) => r.engine);
+  const rows = summarize(samples, engines);
+  const ratios = CONCURRENCY.map((concurrency) => {
+    const of = (engine: EngineName) => rows.find((r) => r.engine === engine && r.concurrency === concurrency);
+    const gw = of("gateway")!;
+    const server = of("llama-server");
+    return {
+      concurrency,
+      gatewayVsInProcess: gw.tokPerSec.median / of("in-process")!.tokPerSec.median,
+      gatewayVsLlamaServer: server ? gw.tokPerSec.median / server.tokPerSec.median : null,
+      ttftP50GatewayVsLlamaServer: server ? gw.ttftMs.p50 / server.ttftMs.p50 : null,
+    };
+  });
+  return { model: modelPath, rows, ratios, responsiveness, greedyParity, samples };
+}
+
+function printTable(result: ModelResult): void {
+  console.log(`\nengine benchmark: ${result.model} (medians of ${ROUNDS} interleaved rounds; tok/s = generated tokens / wall time incl. prompt)`);
+  console.log("engine        conc  tok/s (min–max)              TTFT p50 / p95 ms   idle");
+  for (const r of result.rows) {
+    console.log(
+      `${r.engine.padEnd(13)} ${String(r.concurrency).padStart(4)}  ${r.tokPerSec.median.toFixed(1).padStart(6)} (${r.tokPerSec.min.toFixed(1)}–${r.tokPerSec.max.toFixed(1)})`.padEnd(50) +
+        `${r.ttftMs.p50.toFixed(0).padStart(7)} / ${r.ttftMs.p95.toFixed(0).padEnd(8)}  ${(r.idleShare * 100).toFixed(0)}%`,
+    );
+  }
+  for (const r of result.ratios) {
+    console.log(
+      `c=${r.concurrency}: gateway/in-process ${r.gatewayVsInProcess.toFixed(2)}×` +
+        (r.gatewayVsLlamaServer !== null ? `, gateway/llama-server ${r.gatewayVsLlamaServer.toFixed(2)}× (TTFT p50 ${r.ttftP50GatewayVsLlamaServer!.toFixed(2)}×)` : ""),
+    );
+  }
+  for (const r of result.responsiveness) console.log(`${r.path} under load (${SLOTS} streams): p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms (${r.probes} probes)`);
+  if (result.greedyParity) console.log(`greedy parity with llama-server: ${result.greedyParity.equal}/${result.greedyParity.prompts} prompts equal`);
+  else console.log("greedy parity: skipped (no llama-server: --llama-server PATH or PRISM_LLAMA_SERVER)");
+}
+
+const models = [values.model!];
+if (values.large) {
+  await mkdir(join(".cache", "bench"), { recursive: true });
+  models.push(await writeRandomLlamaModel(join(".cache", "bench", "random-0.5b.Q8_0.gguf"), { tokenizerFrom: values.model!, shape: LARGE_SHAPE, seed: 7 }));
+}
+const results: ModelResult[] = [];
+for (const model of models) {
+  const result = await benchModel(model);
+  results.push(result);
+  printTable(result);
+}
+const report = {
+  section: "engine",
+  settings: { threads: THREADS, slots: SLOTS, contextSize: CONTEXT, tokens: TOKENS, rounds: ROUNDS, concurrency: CONCURRENCY, llamaServer: LLAMA_SERVER, machine: { cpus: os.availableParallelism(), loadavg: os.loadavg() } },
+  note: "shared, noisy machine: compare interleaved medians only; idleShare = share of CPU idle during the round",
+  results,
+};
+console.log(JSON.stringify({ section: "engine", results: results.map((r) => ({ model: r.model, ratios: r.ratios, responsiveness: r.responsiveness, greedyParity: r.greedyParity })) }));
+if (values.json) await writeFile(values.json, JSON.stringify(report, null, 2));
+const parityFailed = results.some((r) => r.greedyParity !== null && r.greedyParity.equal !== r.greedyParity.prompts);
+process.exit(parityFailed ? 1 : 0);

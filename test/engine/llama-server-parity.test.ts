@@ -1,0 +1,87 @@
+/**
+ * Greedy outputs through the gateway equal llama.cpp's own `llama-server` for the same prompt and model
+ * (issue #10: speed work must not change what the model says). Runs when PRISM_LLAMA_SERVER names a
+ * llama-server binary (built from node-llama-cpp's bundled source, see docs/engine.md); skipped otherwise
+ * (CI has none). Concurrent requests go through the gateway's aligned batching, as in production.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TEST_THREADS } from "../helpers/llama.js";
+import { defaultModelPath } from "../helpers/paths.js";
+import { startGateway, type Gateway } from "../server/gateway-harness.js";
+
+const BINARY = process.env.PRISM_LLAMA_SERVER ?? "";
+const available = BINARY !== "" && existsSync(BINARY);
+if (!available) console.warn("llama-server parity test skipped: set PRISM_LLAMA_SERVER to a llama-server binary to run it");
+
+const PROMPTS = [
+  "The three primary colors are",
+  "Here is a short story about a lighthouse keeper:",
+  "Q: What is the capital of France?\nA:",
+  "def fibonacci(n):",
+];
+const SLOTS = 4;
+const CONTEXT = 512;
+const MAX_TOKENS = 24;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function completion(origin: string, prompt: string): Promise<string> {
+  const res = await fetch(`${origin}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "prism", prompt, max_tokens: MAX_TOKENS, temperature: 0 }),
+  });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { choices: { text: string }[] };
+  return body.choices[0]!.text;
+}
+
+describe.skipIf(!available)("greedy parity with llama-server", { timeout: 240_000 }, () => {
+  let gateway: Gateway;
+  let server: ChildProcess;
+  let serverOrigin: string;
+
+  beforeAll(async () => {
+    const model = defaultModelPath();
+    gateway = await startGateway(model, { model: { threads: TEST_THREADS, contextSize: CONTEXT, sequences: SLOTS } });
+    const port = await freePort();
+    serverOrigin = `http://127.0.0.1:${port}`;
+    server = spawn(BINARY, ["-m", model, "-t", String(TEST_THREADS), "-np", String(SLOTS), "-c", String(CONTEXT * SLOTS), "--port", String(port), "--host", "127.0.0.1"], { stdio: "ignore" });
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const ok = await fetch(`${serverOrigin}/health`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (Date.now() > deadline || server.exitCode !== null) throw new Error("llama-server did not become healthy");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+  afterAll(async () => {
+    server?.kill("SIGTERM");
+    await gateway?.close();
+  });
+
+  it("one request at a time: the same text", async () => {
+    for (const prompt of PROMPTS) {
+      const expected = await completion(serverOrigin, prompt);
+      expect(expected.length).toBeGreaterThan(0);
+      expect(await completion(gateway.origin, prompt)).toBe(expected);
+    }
+  });
+
+  it("concurrent requests (one aligned batch): the same text as llama-server", async () => {
+    const expected = await Promise.all(PROMPTS.map((p) => completion(serverOrigin, p)));
+    const got = await Promise.all(PROMPTS.map((p) => completion(gateway.origin, p)));
+    expect(got).toEqual(expected);
+  });
+});
