@@ -1,8 +1,8 @@
 /**
  * Gate head forward pass in plain TypeScript. An MLP 576→256→2 is ~150k multiply-adds; with the input
- * normalisation folded into the first layer, float64 weights and four independent accumulators per dot
- * product (so V8 keeps several multiply-adds in flight) it takes ~0.15–0.2 ms on this machine, about half
- * of a straightforward loop. That matters because every loaded pack's head runs on each routed request.
+ * normalisation folded into the first layer, float64 weights and blocked dot products (several
+ * independent multiply-adds in flight) it takes ~0.1–0.15 ms of CPU on this machine, a third to half of a
+ * straightforward loop. That matters because every loaded pack's head runs on each routed request.
  */
 import { readFile } from "node:fs/promises";
 import { gateHeadFileSchema, type FeatureSpec, type GateHeadFile } from "./head-format.js";
@@ -45,9 +45,52 @@ function dot(weight: Float64Array, offset: number, input: Float64Array, n: numbe
   return a0 + a1 + a2 + a3;
 }
 
+/**
+ * `out = W·input + b`. Four output rows at a time share each input load and keep eight independent sums
+ * in flight (~1.5x faster than one row at a time in V8); leftover rows use the single-row `dot`.
+ */
 export function linearForward(layer: Linear, input: Float64Array, out: Float64Array): void {
   const { inputs, outputs, weight, bias } = layer;
-  for (let o = 0; o < outputs; o++) out[o] = bias[o]! + dot(weight, o * inputs, input, inputs);
+  const even = inputs - (inputs % 2);
+  let o = 0;
+  for (; o + 3 < outputs; o += 4) {
+    const r0 = o * inputs;
+    const r1 = r0 + inputs;
+    const r2 = r1 + inputs;
+    const r3 = r2 + inputs;
+    let a0 = 0;
+    let a1 = 0;
+    let a2 = 0;
+    let a3 = 0;
+    let b0 = 0;
+    let b1 = 0;
+    let b2 = 0;
+    let b3 = 0;
+    for (let i = 0; i < even; i += 2) {
+      const x0 = input[i]!;
+      const x1 = input[i + 1]!;
+      a0 += weight[r0 + i]! * x0;
+      a1 += weight[r1 + i]! * x0;
+      a2 += weight[r2 + i]! * x0;
+      a3 += weight[r3 + i]! * x0;
+      b0 += weight[r0 + i + 1]! * x1;
+      b1 += weight[r1 + i + 1]! * x1;
+      b2 += weight[r2 + i + 1]! * x1;
+      b3 += weight[r3 + i + 1]! * x1;
+    }
+    if (even < inputs) {
+      const x = input[even]!;
+      a0 += weight[r0 + even]! * x;
+      a1 += weight[r1 + even]! * x;
+      a2 += weight[r2 + even]! * x;
+      a3 += weight[r3 + even]! * x;
+    }
+    out[o] = bias[o]! + a0 + b0;
+    out[o + 1] = bias[o + 1]! + a1 + b1;
+    out[o + 2] = bias[o + 2]! + a2 + b2;
+    out[o + 3] = bias[o + 3]! + a3 + b3;
+  }
+  for (; o < outputs; o++) out[o] = bias[o]! + dot(weight, o * inputs, input, inputs);
 }
 
 export function softmaxInPlace(v: Float32Array | Float64Array): void {
