@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { readGgufHeader } from "../src/gguf/index.js";
 import { floatToHalf } from "../src/gguf/half.js";
-import { llamaTensorShapes } from "../src/gguf/llama.js";
+import { llamaTensorShapes, loraAdapterGguf } from "../src/gguf/llama.js";
 import { GgmlType } from "../src/gguf/types.js";
 import { ggufValue, writeGguf, type GgufTensorSpec } from "../src/gguf/writer.js";
 import { mulberry32 } from "../src/random.js";
@@ -79,5 +79,28 @@ export async function writeRandomLlamaModel(
     return { name: t.name, shape: t.shape, type: GgmlType.Q8_0, raw };
   });
   await writeGguf(path, { metadata, tensors });
+  return path;
+}
+
+/** A seeded random rank-`rank` LoRA on every layer's attn_q and attn_v of a llama model (F32), written once. */
+export async function writeRandomLora(path: string, modelPath: string, options: { readonly rank: number; readonly seed: number }): Promise<string> {
+  if (existsSync(path)) return path;
+  const header = await readGgufHeader(modelPath);
+  const u32 = (key: string): number => {
+    const value = header.metadata.get(key);
+    if (value?.type !== "u32" && value?.type !== "i32") throw new Error(`${modelPath}: no ${key}`);
+    return value.value as number;
+  };
+  const nEmbd = u32("llama.embedding_length");
+  const kv = (nEmbd / u32("llama.attention.head_count")) * u32("llama.attention.head_count_kv");
+  const random = mulberry32(options.seed);
+  const normals = (n: number, std: number): Float32Array => Float32Array.from({ length: n }, () => (random() * 2 - 1) * std * Math.sqrt(3));
+  const tensors = Array.from({ length: u32("llama.block_count") }, (_, layer) => [
+    { target: `blk.${layer}.attn_q.weight`, inDim: nEmbd, outDim: nEmbd },
+    { target: `blk.${layer}.attn_v.weight`, inDim: nEmbd, outDim: kv },
+  ])
+    .flat()
+    .map((t) => ({ ...t, a: normals(t.inDim * options.rank, 1 / Math.sqrt(t.inDim)), b: normals(options.rank * t.outDim, 0.01) }));
+  await writeGguf(path, loraAdapterGguf({ name: `prism-random-lora-r${options.rank}-seed${options.seed}`, rank: options.rank, alpha: options.rank, tensors }));
   return path;
 }

@@ -12,17 +12,22 @@
  * `--large` adds the same comparison on a generated random-weight model with a 0.5B shape (SmolLM2's
  * tokenizer, written to .cache/bench/ once, never committed).
  *
- *   npx tsx bench/engine.ts [--model PATH] [--large] [--concurrency 1,4,8] [--rounds 3] [--tokens 64]
- *                           [--llama-server PATH | env PRISM_LLAMA_SERVER] [--json out.json]
+ * `--mixed` serves a random LoRA as a real adapter pack and sends every other request through it (gateway:
+ * `x-prism-route`, llama-server: per-request `lora`, in-process: a second context). `--ablation` adds the
+ * gateway without this issue's levers (Node's 4-thread libuv pool, no step alignment).
+ *
+ *   npx tsx bench/engine.ts [--model PATH] [--large] [--mixed] [--ablation] [--concurrency 1,4,8] [--rounds 3]
+ *                           [--tokens 64] [--llama-server PATH | env PRISM_LLAMA_SERVER] [--json out.json]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaModel, type Token } from "node-llama-cpp";
-import { writeRandomLlamaModel, type RandomModelShape } from "./engine-model.js";
+import { writeFixturePacks } from "../src/adapters/fixture-pack.js";
+import { writeRandomLlamaModel, writeRandomLora, type RandomModelShape } from "./engine-model.js";
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +40,10 @@ const { values } = parseArgs({
     "context-size": { type: "string", default: "1024" },
     threads: { type: "string", default: String(os.availableParallelism()) },
     "llama-server": { type: "string", default: process.env.PRISM_LLAMA_SERVER },
+    /** Also run the gateway without this issue's levers (Node's 4-thread pool, no step alignment). */
+    ablation: { type: "boolean", default: false },
+    /** Serve a (random) LoRA pack too and send half the requests through it, half to the base model. */
+    mixed: { type: "boolean", default: false },
     json: { type: "string" },
   },
 });
@@ -45,12 +54,14 @@ const ROUNDS = Number(values.rounds);
 const TOKENS = Number(values.tokens);
 const CONTEXT = Number(values["context-size"]);
 const THREADS = Number(values.threads);
+const MIXED = values.mixed!;
 const LLAMA_SERVER = values["llama-server"] && existsSync(values["llama-server"]) ? values["llama-server"] : null;
 /** 0.5B parameters in a llama shape (SmolLM2's vocabulary, tied embeddings off). */
 const LARGE_SHAPE: RandomModelShape = { nEmbd: 1024, nLayer: 32, nHead: 16, nHeadKv: 4, nFf: 2816 };
 
-type EngineName = "gateway" | "in-process" | "llama-server";
-type Generate = (prompt: string) => Promise<{ tokens: number; ttftMs: number; text: string }>;
+type EngineName = "gateway" | "gateway-no-levers" | "in-process" | "llama-server";
+/** `routed`: through the model's LoRA (gateway route `writer`, llama-server `lora` scale 1), else the base model. */
+type Generate = (prompt: string, routed: boolean) => Promise<{ tokens: number; ttftMs: number; text: string }>;
 
 interface Sample {
   readonly engine: EngineName;
@@ -60,6 +71,15 @@ interface Sample {
   readonly wallMs: number;
   readonly ttftMs: number[];
   readonly idleShare: number;
+}
+
+/** Every server this bench started: stopped on exit, also when the bench itself is interrupted. */
+const servers = new Set<ChildProcess>();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    for (const child of servers) child.kill("SIGTERM");
+    process.exit(130);
+  });
 }
 
 const TOPICS = ["rivers", "bread", "violins", "glaciers", "trains", "bees", "chess", "lighthouses", "volcanoes", "paper"];
@@ -91,18 +111,22 @@ class InProcess {
   private constructor(
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
+    private readonly loraContext: LlamaContext | null,
   ) {}
 
-  static async start(modelPath: string): Promise<InProcess> {
+  static async start(modelPath: string, loraPath: string | null): Promise<InProcess> {
     const llama = await getLlama({ gpu: false, maxThreads: THREADS, build: "never", logLevel: LlamaLogLevel.error });
     const model = await llama.loadModel({ modelPath });
     const context = await model.createContext({ contextSize: CONTEXT, sequences: SLOTS, threads: THREADS });
-    return new InProcess(model, context);
+    const loraContext = loraPath
+      ? await model.createContext({ contextSize: CONTEXT, sequences: SLOTS, threads: THREADS, lora: { adapters: [{ filePath: loraPath, scale: 1 }] } })
+      : null;
+    return new InProcess(model, context, loraContext);
   }
 
-  readonly generate: Generate = async (prompt) => {
+  readonly generate: Generate = async (prompt, routed) => {
     const started = performance.now();
-    const sequence = this.context.getSequence();
+    const sequence = (routed && this.loraContext ? this.loraContext : this.context).getSequence();
     try {
       let tokens = this.model.tokenize(prompt, false);
       const bos = this.model.tokens.bos;
@@ -122,19 +146,25 @@ class InProcess {
   };
 
   async dispose(): Promise<void> {
+    await this.loraContext?.dispose();
     await this.context.dispose();
     await this.model.dispose();
   }
 }
 
-/** Streaming /v1/completions on any OpenAI-compatible server; tokens from the usage chunk. */
-function overHttp(origin: string): Generate {
-  return async (prompt) => {
+/**
+ * Streaming /v1/completions on an OpenAI-compatible server; tokens from the usage chunk. The gateway picks the
+ * route from `x-prism-route`; llama-server (started with its LoRA unapplied) from the request's `lora` scales.
+ */
+function overHttp(origin: string, kind: "gateway" | "llama-server"): Generate {
+  return async (prompt, routed) => {
     const started = performance.now();
+    const body: Record<string, unknown> = { model: "prism", prompt, max_tokens: TOKENS, temperature: 0, stream: true, stream_options: { include_usage: true } };
+    if (kind === "llama-server" && MIXED) body.lora = [{ id: 0, scale: routed ? 1 : 0 }];
     const res = await fetch(`${origin}/v1/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "prism", prompt, max_tokens: TOKENS, temperature: 0, stream: true, stream_options: { include_usage: true } }),
+      headers: { "content-type": "application/json", ...(kind === "gateway" ? { "x-prism-route": routed ? "writer" : "base" } : {}) },
+      body: JSON.stringify(body),
     });
     if (!res.ok || !res.body) throw new Error(`${origin}: HTTP ${res.status} ${await res.text()}`);
     let ttftMs = NaN;
@@ -179,7 +209,7 @@ async function waitForHealth(origin: string, child: ChildProcess): Promise<void>
 }
 
 /** `prism serve` with its product defaults (no UV_THREADPOOL_SIZE given: it sets its own pool up). */
-async function startGateway(modelPath: string): Promise<{ origin: string; child: ChildProcess }> {
+async function startGateway(modelPath: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ origin: string; child: ChildProcess }> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PRISM_MODEL_THREADS: String(THREADS),
@@ -187,12 +217,14 @@ async function startGateway(modelPath: string): Promise<{ origin: string; child:
     PRISM_MODEL_CONTEXT_SIZE: String(CONTEXT),
     PRISM_ENGINE_MAX_QUEUE: "64",
     PRISM_LIMITS_REQUESTS_PER_MINUTE: "null",
+    ...extraEnv,
   };
   delete env.UV_THREADPOOL_SIZE;
   const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--model", modelPath, "--port", "0", "--host", "127.0.0.1"], {
     env,
     stdio: ["ignore", "pipe", "inherit"],
   });
+  servers.add(child);
   const origin = await new Promise<string>((resolve, reject) => {
     let out = "";
     const onData = (data: Buffer): void => {
@@ -211,12 +243,14 @@ async function startGateway(modelPath: string): Promise<{ origin: string; child:
   return { origin, child };
 }
 
-async function startLlamaServer(binary: string, modelPath: string): Promise<{ origin: string; child: ChildProcess }> {
+async function startLlamaServer(binary: string, modelPath: string, loraPath: string | null): Promise<{ origin: string; child: ChildProcess }> {
   const port = 18000 + Math.floor(Math.random() * 2000);
   // -c is shared by the slots: CONTEXT per slot like the gateway's contexts.
-  const child = spawn(binary, ["-m", modelPath, "-t", String(THREADS), "-np", String(SLOTS), "-c", String(CONTEXT * SLOTS), "--port", String(port), "--host", "127.0.0.1"], {
+  const lora = loraPath ? ["--lora", loraPath, "--lora-init-without-apply"] : [];
+  const child = spawn(binary, ["-m", modelPath, ...lora, "-t", String(THREADS), "-np", String(SLOTS), "-c", String(CONTEXT * SLOTS), "--port", String(port), "--host", "127.0.0.1"], {
     stdio: ["ignore", "ignore", "ignore"],
   });
+  servers.add(child);
   const origin = `http://127.0.0.1:${port}`;
   await waitForHealth(origin, child);
   return { origin, child };
@@ -240,7 +274,7 @@ async function probe(origin: string, path: string, stop: Promise<unknown>): Prom
 async function measure(engine: EngineName, concurrency: number, round: number, generate: Generate): Promise<Sample> {
   const cpu0 = cpuTimes();
   const started = performance.now();
-  const results = await Promise.all(Array.from({ length: concurrency }, (_, i) => generate(promptFor(round, i))));
+  const results = await Promise.all(Array.from({ length: concurrency }, (_, i) => generate(promptFor(round, i), MIXED && i % 2 === 1)));
   const wallMs = performance.now() - started;
   const cpu1 = cpuTimes();
   return {
@@ -280,20 +314,35 @@ function summarize(samples: readonly Sample[], engines: readonly EngineName[]) {
   );
 }
 
+/** With --mixed: a random LoRA for the model and a real adapter pack `writer` serving it (gate trained here). */
+async function adaptersFor(modelPath: string): Promise<{ loraPath: string; adaptersDir: string } | null> {
+  if (!MIXED) return null;
+  const dir = join(".cache", "bench", `packs-${basename(modelPath, ".gguf")}`);
+  await mkdir(dir, { recursive: true });
+  const loraPath = await writeRandomLora(join(dir, "lora.gguf"), modelPath, { rank: 8, seed: 11 });
+  const { adaptersDir } = await writeFixturePacks(dir, { modelPath, loraPath, seed: 11 });
+  return { loraPath, adaptersDir };
+}
+
 async function benchModel(modelPath: string): Promise<ModelResult> {
-  const gateway = await startGateway(modelPath);
-  const llamaServer = LLAMA_SERVER ? await startLlamaServer(LLAMA_SERVER, modelPath) : null;
-  const inProcess = await InProcess.start(modelPath);
+  const adapters = await adaptersFor(modelPath);
+  const packEnv: NodeJS.ProcessEnv = adapters ? { PRISM_ADAPTERS_DIR: adapters.adaptersDir } : { PRISM_ADAPTERS_DIR: join(".cache", "bench", "no-adapters") };
+  const gateway = await startGateway(modelPath, packEnv);
+  const plain = values.ablation ? await startGateway(modelPath, { ...packEnv, PRISM_ENGINE_THREADPOOL_SIZE: "null", PRISM_ENGINE_STEP_ALIGN_MAX_WAIT_MS: "0" }) : null;
+  const llamaServer = LLAMA_SERVER ? await startLlamaServer(LLAMA_SERVER, modelPath, adapters?.loraPath ?? null) : null;
+  const inProcess = await InProcess.start(modelPath, adapters?.loraPath ?? null);
   const runners: { engine: EngineName; generate: Generate }[] = [
-    { engine: "gateway", generate: overHttp(gateway.origin) },
+    { engine: "gateway", generate: overHttp(gateway.origin, "gateway") },
+    ...(plain ? [{ engine: "gateway-no-levers" as const, generate: overHttp(plain.origin, "gateway") }] : []),
     { engine: "in-process", generate: inProcess.generate },
-    ...(llamaServer ? [{ engine: "llama-server" as const, generate: overHttp(llamaServer.origin) }] : []),
+    ...(llamaServer ? [{ engine: "llama-server" as const, generate: overHttp(llamaServer.origin, "llama-server") }] : []),
   ];
   const samples: Sample[] = [];
   const responsiveness: ModelResult["responsiveness"] = [];
   let greedyParity: ModelResult["greedyParity"] = null;
   try {
-    for (const runner of runners) await runner.generate(promptFor(99, 0)); // warm-up: first evaluations pay one-time costs
+    // Warm-up: first evaluations pay one-time costs.
+    for (const runner of runners) await Promise.all([runner.generate(promptFor(99, 0), false), ...(MIXED ? [runner.generate(promptFor(99, 1), true)] : [])]);
     for (let round = 0; round < ROUNDS; round++) {
       for (const concurrency of CONCURRENCY) {
         const order = (round + concurrency) % 2 === 0 ? runners : [...runners].reverse();
@@ -307,7 +356,7 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
       }
     }
     // The HTTP side under full generation load: /health and /metrics while SLOTS streams run.
-    const load = Promise.all(Array.from({ length: SLOTS }, (_, i) => overHttp(gateway.origin)(promptFor(50, i))));
+    const load = Promise.all(Array.from({ length: SLOTS }, (_, i) => overHttp(gateway.origin, "gateway")(promptFor(50, i), MIXED && i % 2 === 1)));
     const [health, metrics] = await Promise.all([probe(gateway.origin, "/health", load), probe(gateway.origin, "/metrics", load)]);
     await load;
     for (const [path, xs] of [["/health", health], ["/metrics", metrics]] as const) {
@@ -319,13 +368,14 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
       const prompts = 4;
       for (let i = 0; i < prompts; i++) {
         const prompt = promptFor(70, i);
-        const [g, l] = [await overHttp(gateway.origin)(prompt), await overHttp(llamaServer.origin)(prompt)];
+        const [g, l] = [await overHttp(gateway.origin, "gateway")(prompt, false), await overHttp(llamaServer.origin, "llama-server")(prompt, false)];
         if (g.text !== l.text) mismatches.push({ prompt: i, gateway: g.text, llamaServer: l.text });
       }
       greedyParity = { prompts, equal: prompts - mismatches.length, mismatches };
     }
   } finally {
     gateway.child.kill("SIGTERM");
+    plain?.child.kill("SIGTERM");
     llamaServer?.child.kill("SIGTERM");
     await inProcess.dispose();
   }
@@ -378,7 +428,7 @@ for (const model of models) {
 }
 const report = {
   section: "engine",
-  settings: { threads: THREADS, slots: SLOTS, contextSize: CONTEXT, tokens: TOKENS, rounds: ROUNDS, concurrency: CONCURRENCY, llamaServer: LLAMA_SERVER, machine: { cpus: os.availableParallelism(), loadavg: os.loadavg() } },
+  settings: { mixed: MIXED, threads: THREADS, slots: SLOTS, contextSize: CONTEXT, tokens: TOKENS, rounds: ROUNDS, concurrency: CONCURRENCY, llamaServer: LLAMA_SERVER, machine: { cpus: os.availableParallelism(), loadavg: os.loadavg() } },
   note: "shared, noisy machine: compare interleaved medians only; idleShare = share of CPU idle during the round",
   results,
 };

@@ -187,6 +187,7 @@ export function register(program: Command): void {
         gpu: config.model.gpu,
         maxQueue: config.engine.maxQueue,
         queueTimeoutMs: config.engine.queueTimeoutMs,
+        stepAlignMaxWaitMs: config.engine.stepAlignMaxWaitMs,
       });
       app.log.info({ model: info.name, contextSize: info.contextSize }, "model loaded; loading adapter packs");
 

@@ -11,6 +11,8 @@ export const engineConfigSchema = z
     drainTimeoutMs: z.number().int().min(0).default(30_000),
     /** libuv threadpool size for `prism serve` (model steps run on it; 1 is fastest, see docs/engine.md); null = Node's default. An explicit UV_THREADPOOL_SIZE wins. */
     threadpoolSize: z.number().int().min(1).max(1024).nullable().default(1),
+    /** Longest a generating sequence waits for the others of its context so they decode in one batch (ms); 0 = off. */
+    stepAlignMaxWaitMs: z.number().int().min(0).max(10_000).default(100),
   })
   .strict();
 export type EngineConfig = z.infer<typeof engineConfigSchema>;
