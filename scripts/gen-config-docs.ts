@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { configSchema, configSections } from "../src/config/schema.js";
+import { AbArmMetrics } from "../src/ab/metrics.js";
 import { GatewayMetrics } from "../src/telemetry/metrics.js";
 
 export const DOC_PATH = join(fileURLToPath(new URL(".", import.meta.url)), "..", "docs", "operations.md");
@@ -91,6 +92,7 @@ export function renderConfigReference(): string {
 
 export async function renderMetricsReference(): Promise<string> {
   const metrics = new GatewayMetrics({ processMetrics: false });
+  new AbArmMetrics(metrics.registry); // per-arm A/B metrics, registered on the same registry by `prism serve`
   const rows = (await metrics.registry.getMetricsAsJSON()).map((m) => {
     const labels = (metrics.registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] }).labelNames ?? [];
     return `| \`${m.name}\` | ${m.type} | ${labels.map((l) => `\`${l}\``).join(", ") || "—"} | ${cell(m.help)} |`;
