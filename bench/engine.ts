@@ -56,8 +56,8 @@ const CONTEXT = Number(values["context-size"]);
 const THREADS = Number(values.threads);
 const MIXED = values.mixed!;
 const LLAMA_SERVER = values["llama-server"] && existsSync(values["llama-server"]) ? values["llama-server"] : null;
-/** 0.5B parameters in a llama shape (SmolLM2's vocabulary, tied embeddings off). */
-const LARGE_SHAPE: RandomModelShape = { nEmbd: 1024, nLayer: 32, nHead: 16, nHeadKv: 4, nFf: 2816 };
+/** ~0.51B parameters in a llama shape (SmolLM2's vocabulary, untied output head). */
+const LARGE_SHAPE: RandomModelShape = { nEmbd: 1024, nLayer: 36, nHead: 16, nHeadKv: 4, nFf: 2816 };
 
 type EngineName = "gateway" | "gateway-no-levers" | "in-process" | "llama-server";
 /** `routed`: through the model's LoRA (gateway route `writer`, llama-server `lora` scale 1), else the base model. */
