@@ -26,7 +26,14 @@ const { values } = parseArgs({
   },
 });
 
-interface Row { kernels: string; threads: number; length: number; tokensPerSecond: number[]; medianTokensPerSecond: number; peakRssMb: number }
+interface Row {
+  kernels: string; threads: number; length: number; tokensPerSecond: number[]; medianTokensPerSecond: number; peakRssMb: number;
+  /** Share of machine CPU time idle while this row ran (other processes' load shows up as a low share), and load avg. */
+  idleShare: number; loadAvg: number;
+}
+
+/** Machine-wide idle CPU time since `from` as a share of all CPU time (os.cpus() counters). */
+const cpuTimes = () => os.cpus().reduce((t, c) => ({ idle: t.idle + c.times.idle, total: t.total + c.times.idle + c.times.user + c.times.sys + c.times.nice + c.times.irq }), { idle: 0, total: 0 });
 
 const weights = await loadStudentWeights(values.model);
 const rng = mulberry32(1);
@@ -48,6 +55,7 @@ for (const kind of values.kernels.split(",") as ("js" | "wasm")[]) {
       const grads = zerosLike(lora);
       const tps: number[] = [];
       peak = process.memoryUsage().rss;
+      const times0 = cpuTimes();
       for (let r = 0; r < Number(values.reps); r++) {
         const t0 = performance.now();
         student.forwardBackward(tokens, lora, grads, positions, (_p, logits, g) => topKDistillLoss(logits, ids, tl, 2, g), {
@@ -58,7 +66,13 @@ for (const kind of values.kernels.split(",") as ("js" | "wasm")[]) {
         await new Promise((res) => setImmediate(res));
       }
       const sorted = [...tps].sort((a, b) => a - b);
-      const row = { kernels: kernels.name, threads, length, tokensPerSecond: tps, medianTokensPerSecond: sorted[Math.floor(sorted.length / 2)]!, peakRssMb: Math.round(peak / 2 ** 20) };
+      const times1 = cpuTimes();
+      // Our own busy threads are not idle either: with T threads of 2 cores busy, the best possible share is 1 − T/cores.
+      const idleShare = (times1.idle - times0.idle) / Math.max(1, times1.total - times0.total);
+      const row = {
+        kernels: kernels.name, threads, length, tokensPerSecond: tps, medianTokensPerSecond: sorted[Math.floor(sorted.length / 2)]!,
+        peakRssMb: Math.round(peak / 2 ** 20), idleShare: Number(idleShare.toFixed(2)), loadAvg: Number(os.loadavg()[0]!.toFixed(1)),
+      };
       rows.push(row);
       process.stderr.write(`${row.kernels} threads=${threads} len=${length}: ${row.medianTokensPerSecond.toFixed(1)} tok/s, RSS ${row.peakRssMb} MB\n`);
     }
@@ -67,5 +81,7 @@ for (const kind of values.kernels.split(",") as ("js" | "wasm")[]) {
 }
 clearInterval(sampleRss);
 const result = { model: values.model, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model }, note: "shared noisy 2-core machine; short runs", rows };
-console.table(rows.map((r) => ({ kernels: r.kernels, threads: r.threads, length: r.length, "tok/s": r.medianTokensPerSecond.toFixed(1), "RSS MB": r.peakRssMb })));
+console.table(rows.map((r) => ({
+  kernels: r.kernels, threads: r.threads, length: r.length, "tok/s": r.medianTokensPerSecond.toFixed(1), "RSS MB": r.peakRssMb, idle: r.idleShare, load: r.loadAvg,
+})));
 if (values.json) await writeFile(values.json, JSON.stringify(result, null, 2) + "\n");
