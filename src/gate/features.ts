@@ -123,7 +123,8 @@ export class GateFeatureExtractor {
  * Default gate features, chosen by numbers (docs in adapters/README.md): on the intents dev set with
  * SmolLM2-135M, a 5-fold logistic probe reached 94% (mean), 93% (mean-max), 92% (max) and 51% (last:
  * the last templated token is always the same) apply/base accuracy, at well under 1 ms per prompt and
- * with no engine pass.
+ * with no engine pass. The engine embedding (b) probed no better on the same prompts (88.0% vs 88.5% on a
+ * 200-prompt subset) at ~200 ms per prompt on an idle machine (a full model pass).
  */
 export function defaultFeatureSpec(embeddingLength: number): FeatureSpec {
   return { kind: "token-embd", pooling: "mean", dim: embeddingLength };
