@@ -97,6 +97,7 @@ describe("prism bootstrap → prism distill → prism serve on the fixture model
       300_000,
     );
     expect(stdout).toMatch(/wrote .*lora\.gguf/);
+    expect(stdout).toMatch(/retain samples: KL·T² to the base model \d+\.\d+ → \d+\.\d+/);
     const manifest = JSON.parse(await readFile(join(pack, "manifest.json"), "utf8"));
     expect(manifest).toMatchObject({ mode: "lora", lora: { file: "lora.gguf" }, gate: { file: "gate.json" } });
     expect(manifest.provenance.distill.retain.samples).toBeGreaterThan(0);

@@ -112,7 +112,8 @@ export function register(program: Command): void {
         process.stdout.write(
           `wrote ${result.loraPath}\n` +
             `steps ${result.steps} (resumed from ${result.resumedFrom}), samples train ${result.samples.train} / held-out ${result.samples.heldOut} / dropped ${result.samples.dropped}\n` +
-            `held-out KL·T² ${kl(result.heldOutKlBefore)} → ${kl(result.heldOutKlAfter)}, ${result.tokensPerSecond.toFixed(1)} training tokens/s\n`,
+            `held-out KL·T² ${kl(result.heldOutKlBefore)} → ${kl(result.heldOutKlAfter)}, ${result.tokensPerSecond.toFixed(1)} training tokens/s\n` +
+            (result.retainKlBefore !== null ? `retain samples: KL·T² to the base model ${kl(result.retainKlBefore)} → ${kl(result.retainKlAfter)}\n` : ""),
         );
       } finally {
         if (started) bar.stop();
