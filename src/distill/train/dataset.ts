@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { type TeacherRecord, readTeacherFile } from "../../bootstrap/teacher-format.js";
 import { DistillError } from "../../errors.js";
+import { parseJsonlRows } from "./jsonl.js";
 
 export const distillRowSchema = z.object({
   id: z.string().min(1),
@@ -75,22 +76,7 @@ export async function loadDistillData(dir: string): Promise<DistillData> {
   } catch (err) {
     throw new DistillError(`${dir}: needs distill.jsonl and teacher.prtk from 'prism bootstrap' (${(err as Error).message})`);
   }
-  const rows: DistillRow[] = [];
-  jsonl
-    .toString("utf8")
-    .split("\n")
-    .forEach((line, i) => {
-      if (line.trim() === "") return;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        throw new DistillError(`${jsonlPath}:${i + 1}: not valid JSON`);
-      }
-      const parsed = distillRowSchema.safeParse(value);
-      if (!parsed.success) throw new DistillError(`${jsonlPath}:${i + 1}: ${parsed.error.issues[0]?.message ?? "invalid row"}`);
-      rows.push(parsed.data);
-    });
+  const rows = parseJsonlRows(jsonl, jsonlPath, distillRowSchema);
   const teacherFile = await readTeacherFile(teacherPath).catch((err: Error) => {
     throw new DistillError(err.message);
   });

@@ -12,6 +12,7 @@ import { z } from "zod";
 import { DistillError } from "../../errors.js";
 import type { LlamaStudent } from "../model/llama.js";
 import type { DistillSample } from "./dataset.js";
+import { parseJsonlRows } from "./jsonl.js";
 
 /** One line of the bootstrap's `retain.jsonl` (extra fields such as the judge's reason are ignored). */
 export const retainRowSchema = z.object({
@@ -32,22 +33,7 @@ export async function loadRetainData(dir: string): Promise<RetainData> {
   const bytes = await readFile(path).catch((err: Error) => {
     throw new DistillError(`the retain term needs ${path} from 'prism bootstrap' (${err.message})`);
   });
-  const rows: RetainRow[] = [];
-  bytes
-    .toString("utf8")
-    .split("\n")
-    .forEach((line, i) => {
-      if (line.trim() === "") return;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        throw new DistillError(`${path}:${i + 1}: not valid JSON`);
-      }
-      const parsed = retainRowSchema.safeParse(value);
-      if (!parsed.success) throw new DistillError(`${path}:${i + 1}: ${parsed.error.issues[0]?.message ?? "invalid row"}`);
-      rows.push(parsed.data);
-    });
+  const rows = parseJsonlRows(bytes, path, retainRowSchema);
   return { rows, hash: createHash("sha256").update(bytes).digest("hex") };
 }
 
