@@ -5,10 +5,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "../helpers/net.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const MODEL = join(root, "models", "SmolLM2-135M-Instruct.Q4_1.gguf");
@@ -29,16 +29,6 @@ function finalStage() {
   const healthcheck = stage.find((l) => l.startsWith("HEALTHCHECK")) ?? "";
   const workdir = stage.find((l) => l.startsWith("WORKDIR "))?.slice(8) ?? "/";
   return { env, entrypoint: json("ENTRYPOINT "), cmd: json("CMD "), healthcheck: JSON.parse(healthcheck.slice(healthcheck.indexOf("CMD ") + 4)) as string[], workdir };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describe("Docker entrypoint outside Docker", () => {

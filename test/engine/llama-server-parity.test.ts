@@ -6,9 +6,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_THREADS } from "../helpers/llama.js";
+import { freePort } from "../helpers/net.js";
 import { defaultModelPath } from "../helpers/paths.js";
 import { startGateway, type Gateway } from "../server/gateway-harness.js";
 
@@ -25,16 +25,6 @@ const PROMPTS = [
 const SLOTS = 4;
 const CONTEXT = 512;
 const MAX_TOKENS = 24;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function completion(origin: string, prompt: string): Promise<string> {
   const res = await fetch(`${origin}/v1/completions`, {
