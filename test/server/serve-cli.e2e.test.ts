@@ -3,25 +3,20 @@
  * model, a private copy of the fixture packs plus a broken one, an SQLite A/B store in a temp dir, API keys
  * and an experiment scoped to one key, all from PRISM_* env. Driven with the official openai SDK.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { createRequire } from "node:module";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FIXTURE_APPLY_PROMPTS, FIXTURE_RETAIN_PROMPTS } from "../../src/adapters/fixture-pack.js";
 import { defaultKeyId } from "../../src/server/plugins/auth-keys.js";
-import { fixturePaths } from "../helpers/paths.js";
+import { startServeCli, type ServedCli } from "../helpers/serve-cli.js";
 import { copyOfFixturePacks } from "../routing/fixture-packs.js";
 
 const USER_KEY = "sk-user-0123456789abcdef";
 const ADMIN_KEY = "sk-admin-0123456789abcdef";
-/** tsx's loader by absolute URL, so the CLI can run from any working directory. */
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const keyIdOf = (key: string): string => defaultKeyId(createHash("sha256").update(key, "utf8").digest());
 
 interface PrismField {
@@ -30,49 +25,6 @@ interface PrismField {
   arm: string | null;
   experiment: string | null;
   reason: string;
-}
-
-interface Served {
-  child: ChildProcess;
-  origin: string;
-  /** Every health status seen from the moment the server listens until it answers 200. */
-  healthSeen: { status: number; type?: string }[];
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Spawns `prism serve` on port 0, waits for its listening line, then polls /health until 200. */
-async function startServe(env: Record<string, string>, cwd = process.cwd()): Promise<Served> {
-  const child = spawn(
-    process.execPath,
-    ["--import", TSX_LOADER, join(process.cwd(), "src/cli/main.ts"), "serve", "--model", fixturePaths().modelPath, "--port", "0", "--host", "127.0.0.1"],
-    { cwd, env: { ...process.env, PRISM_MODEL_CONTEXT_SIZE: "256", PRISM_MODEL_SEQUENCES: "2", ...env }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const origin = await new Promise<string>((resolve, reject) => {
-    const timer = setInterval(() => {
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match) {
-        clearInterval(timer);
-        resolve(match[1]!);
-      } else if (child.exitCode !== null) {
-        clearInterval(timer);
-        reject(new Error(`prism serve exited with ${child.exitCode}:\n${out}`));
-      }
-    }, 5);
-  });
-  const healthSeen: Served["healthSeen"] = [];
-  for (let i = 0; i < 1200; i++) {
-    const res = await fetch(`${origin}/health`);
-    const body = (await res.json()) as { error?: { type?: string } };
-    healthSeen.push({ status: res.status, ...(body.error?.type ? { type: body.error.type } : {}) });
-    if (res.status === 200) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, origin, healthSeen, output: () => out, exited };
 }
 
 /** Sum of a Prometheus counter's samples whose labels include every given pair. */
@@ -87,7 +39,7 @@ function counter(text: string, name: string, labels: Record<string, string> = {}
 
 // Real processes and generation on a shared 2-core machine: generous timeouts.
 describe("prism serve (CLI child process) with adapters, A/B store, feedback and admin routes", { timeout: 240_000 }, () => {
-  let served: Served;
+  let served: ServedCli;
   let user: OpenAI;
   let admin: OpenAI;
   let sqlitePath: string;
@@ -105,7 +57,7 @@ describe("prism serve (CLI child process) with adapters, A/B store, feedback and
         { name: "control", target: "base" },
       ],
     };
-    served = await startServe({
+    served = await startServeCli({
       PRISM_ADAPTERS_DIR: adaptersDir,
       PRISM_DATABASE_SQLITE_PATH: sqlitePath,
       PRISM_DATABASE_FLUSH_INTERVAL_MS: "50",
@@ -224,7 +176,7 @@ describe("prism serve with an adapters folder holding only README.md (npm start 
     await mkdir(join(dir, "adapters"));
     await writeFile(join(dir, "adapters", "README.md"), "# Adapter packs\n");
     // cwd = the temp dir: the defaults `adapters` and `data/ab-events.sqlite` resolve there, as for npm start.
-    const served = await startServe({}, dir);
+    const served = await startServeCli({}, dir);
     try {
       expect(served.healthSeen.at(-1)?.status).toBe(200);
       const client = new OpenAI({ baseURL: `${served.origin}/v1`, apiKey: "unused", maxRetries: 0 });
