@@ -19,15 +19,19 @@
  *   npx tsx bench/engine.ts [--model PATH] [--large] [--mixed] [--ablation] [--concurrency 1,4,8] [--rounds 3]
  *                           [--tokens 64] [--llama-server PATH | env PRISM_LLAMA_SERVER] [--json out.json]
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
-import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaModel, type Token } from "node-llama-cpp";
 import { writeFixturePacks } from "../src/adapters/fixture-pack.js";
 import { writeRandomLlamaModel, writeRandomLora, type RandomModelShape } from "./engine-model.js";
+import { streamCompletion } from "./lib/completions.js";
+import { InProcessEngine } from "./lib/in-process.js";
+import { distinctPrompt, formatThroughputCells, runRound, throughputOf, type RoundResult } from "./lib/load.js";
+import { startGateway as startGatewayServer, startLlamaServer as startLlamaServerProcess, type StartedServer } from "./lib/servers.js";
+import { median, percentile } from "./lib/stats.js";
 
 const { values } = parseArgs({
   options: {
@@ -56,6 +60,7 @@ const CONTEXT = Number(values["context-size"]);
 const THREADS = Number(values.threads);
 const MIXED = values.mixed!;
 const LLAMA_SERVER = values["llama-server"] && existsSync(values["llama-server"]) ? values["llama-server"] : null;
+const HEALTH_TIMEOUT_MS = 300_000;
 /** ~0.51B parameters in a llama shape (SmolLM2's vocabulary, untied output head). */
 const LARGE_SHAPE: RandomModelShape = { nEmbd: 1024, nLayer: 36, nHead: 16, nHeadKv: 4, nFf: 2816 };
 
@@ -63,14 +68,10 @@ type EngineName = "gateway" | "gateway-no-levers" | "in-process" | "llama-server
 /** `routed`: through the model's LoRA (gateway route `writer`, llama-server `lora` scale 1), else the base model. */
 type Generate = (prompt: string, routed: boolean) => Promise<{ tokens: number; ttftMs: number; text: string }>;
 
-interface Sample {
+interface Sample extends RoundResult {
   readonly engine: EngineName;
   readonly concurrency: number;
   readonly round: number;
-  readonly generatedTokens: number;
-  readonly wallMs: number;
-  readonly ttftMs: number[];
-  readonly idleShare: number;
 }
 
 /** Every server this bench started: stopped on exit, also when the bench itself is interrupted. */
@@ -82,178 +83,33 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-const TOPICS = ["rivers", "bread", "violins", "glaciers", "trains", "bees", "chess", "lighthouses", "volcanoes", "paper"];
 /** Distinct prompts (no shared prefix between requests) of about `prompt-words` words. */
-function promptFor(round: number, i: number): string {
-  const topic = TOPICS[(round * 7 + i) % TOPICS.length]!;
-  const filler = `Here are some notes about ${topic} number ${round}-${i}. `.repeat(Math.ceil(Number(values["prompt-words"]) / 8));
-  return `${filler}\nWrite a short paragraph about ${topic}:`;
-}
-
-function cpuTimes(): { idle: number; total: number } {
-  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return { idle: fields[3]! + (fields[4] ?? 0), total: fields.reduce((a, b) => a + b, 0) };
-}
-
-const percentile = (xs: readonly number[], p: number): number => {
-  if (xs.length === 0) return NaN;
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-};
-const median = (xs: readonly number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
-/** node-llama-cpp in this process with its default settings (libuv pool, batching): the baseline. */
-class InProcess {
-  private constructor(
-    private readonly model: LlamaModel,
-    private readonly context: LlamaContext,
-    private readonly loraContext: LlamaContext | null,
-  ) {}
-
-  static async start(modelPath: string, loraPath: string | null): Promise<InProcess> {
-    const llama = await getLlama({ gpu: false, maxThreads: THREADS, build: "never", logLevel: LlamaLogLevel.error });
-    const model = await llama.loadModel({ modelPath });
-    const context = await model.createContext({ contextSize: CONTEXT, sequences: SLOTS, threads: THREADS });
-    const loraContext = loraPath
-      ? await model.createContext({ contextSize: CONTEXT, sequences: SLOTS, threads: THREADS, lora: { adapters: [{ filePath: loraPath, scale: 1 }] } })
-      : null;
-    return new InProcess(model, context, loraContext);
-  }
-
-  readonly generate: Generate = async (prompt, routed) => {
-    const started = performance.now();
-    const sequence = (routed && this.loraContext ? this.loraContext : this.context).getSequence();
-    try {
-      let tokens = this.model.tokenize(prompt, false);
-      const bos = this.model.tokens.bos;
-      if (bos !== null && this.model.tokens.shouldPrependBosToken) tokens = [bos, ...tokens] as Token[];
-      const generated: Token[] = [];
-      let ttftMs = NaN;
-      for await (const token of sequence.evaluate(tokens, { temperature: 0 })) {
-        if (generated.length === 0) ttftMs = performance.now() - started;
-        if (this.model.isEogToken(token)) break;
-        generated.push(token);
-        if (generated.length >= TOKENS) break;
-      }
-      return { tokens: generated.length, ttftMs, text: this.model.detokenize(generated) };
-    } finally {
-      await sequence.dispose();
-    }
-  };
-
-  async dispose(): Promise<void> {
-    await this.loraContext?.dispose();
-    await this.context.dispose();
-    await this.model.dispose();
-  }
-}
+const promptFor = (round: number, i: number): string => distinctPrompt(round, i, Number(values["prompt-words"]));
 
 /**
  * Streaming /v1/completions on an OpenAI-compatible server; tokens from the usage chunk. The gateway picks the
  * route from `x-prism-route`; llama-server (started with its LoRA unapplied) from the request's `lora` scales.
  */
 function overHttp(origin: string, kind: "gateway" | "llama-server"): Generate {
-  return async (prompt, routed) => {
-    const started = performance.now();
-    const body: Record<string, unknown> = { model: "prism", prompt, max_tokens: TOKENS, temperature: 0, stream: true, stream_options: { include_usage: true } };
-    if (kind === "llama-server" && MIXED) body.lora = [{ id: 0, scale: routed ? 1 : 0 }];
-    const res = await fetch(`${origin}/v1/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...(kind === "gateway" ? { "x-prism-route": routed ? "writer" : "base" } : {}) },
-      body: JSON.stringify(body),
+  return (prompt, routed) =>
+    streamCompletion(origin, {
+      prompt,
+      maxTokens: TOKENS,
+      ...(kind === "llama-server" && MIXED ? { extraBody: { lora: [{ id: 0, scale: routed ? 1 : 0 }] } } : {}),
+      ...(kind === "gateway" ? { headers: { "x-prism-route": routed ? "writer" : "base" } } : {}),
     });
-    if (!res.ok || !res.body) throw new Error(`${origin}: HTTP ${res.status} ${await res.text()}`);
-    let ttftMs = NaN;
-    let text = "";
-    let chunks = 0;
-    let usageTokens: number | null = null;
-    let buffer = "";
-    const decoder = new TextDecoder();
-    for await (const bytes of res.body) {
-      buffer += decoder.decode(bytes, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf("\n\n")) !== -1) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
-        const chunk = JSON.parse(event.slice(6)) as { choices?: { text?: string }[]; usage?: { completion_tokens: number } | null };
-        const piece = chunk.choices?.[0]?.text;
-        if (piece) {
-          if (chunks === 0) ttftMs = performance.now() - started;
-          chunks++;
-          text += piece;
-        }
-        if (chunk.usage) usageTokens = chunk.usage.completion_tokens;
-      }
-    }
-    return { tokens: usageTokens ?? chunks, ttftMs, text };
-  };
-}
-
-async function waitForHealth(origin: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 300_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${origin}/health`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${origin}/health not healthy after 300 s`);
 }
 
 /** `prism serve` with its product defaults (no UV_THREADPOOL_SIZE given: it sets its own pool up). */
-async function startGateway(modelPath: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ origin: string; child: ChildProcess }> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PRISM_MODEL_THREADS: String(THREADS),
-    PRISM_MODEL_SEQUENCES: String(SLOTS),
-    PRISM_MODEL_CONTEXT_SIZE: String(CONTEXT),
-    PRISM_ENGINE_MAX_QUEUE: "64",
-    PRISM_LIMITS_REQUESTS_PER_MINUTE: "null",
-    ...extraEnv,
-  };
-  delete env.UV_THREADPOOL_SIZE;
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--model", modelPath, "--port", "0", "--host", "127.0.0.1"], {
-    env,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  servers.add(child);
-  const origin = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    const onData = (data: Buffer): void => {
-      out += data.toString();
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match) {
-        child.stdout!.off("data", onData);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`prism serve exited with ${code}:\n${out}`)));
-  });
-  child.stdout!.resume();
-  await waitForHealth(origin, child);
-  return { origin, child };
+function startGateway(modelPath: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<StartedServer> {
+  const { UV_THREADPOOL_SIZE: _pool, ...baseEnv } = process.env;
+  return startGatewayServer({ modelPath, threads: THREADS, sequences: SLOTS, contextSize: CONTEXT, baseEnv, extraEnv, healthTimeoutMs: HEALTH_TIMEOUT_MS, onSpawn: (child) => servers.add(child) });
 }
 
-async function startLlamaServer(binary: string, modelPath: string, loraPath: string | null): Promise<{ origin: string; child: ChildProcess }> {
-  const port = 18000 + Math.floor(Math.random() * 2000);
-  // -c is shared by the slots: CONTEXT per slot like the gateway's contexts.
-  const lora = loraPath ? ["--lora", loraPath, "--lora-init-without-apply"] : [];
-  const child = spawn(binary, ["-m", modelPath, ...lora, "-t", String(THREADS), "-np", String(SLOTS), "-c", String(CONTEXT * SLOTS), "--port", String(port), "--host", "127.0.0.1"], {
-    stdio: ["ignore", "ignore", "ignore"],
+function startLlamaServer(binary: string, modelPath: string, loraPath: string | null): Promise<StartedServer> {
+  return startLlamaServerProcess({
+    binary, modelPath, loraPath, threads: THREADS, slots: SLOTS, contextSize: CONTEXT, stderr: "ignore", healthTimeoutMs: HEALTH_TIMEOUT_MS, onSpawn: (child) => servers.add(child),
   });
-  servers.add(child);
-  const origin = `http://127.0.0.1:${port}`;
-  await waitForHealth(origin, child);
-  return { origin, child };
 }
 
 /** Probes `path` back to back until `stop` resolves; returns latencies (ms). */
@@ -272,20 +128,8 @@ async function probe(origin: string, path: string, stop: Promise<unknown>): Prom
 }
 
 async function measure(engine: EngineName, concurrency: number, round: number, generate: Generate): Promise<Sample> {
-  const cpu0 = cpuTimes();
-  const started = performance.now();
-  const results = await Promise.all(Array.from({ length: concurrency }, (_, i) => generate(promptFor(round, i), MIXED && i % 2 === 1)));
-  const wallMs = performance.now() - started;
-  const cpu1 = cpuTimes();
-  return {
-    engine,
-    concurrency,
-    round,
-    generatedTokens: results.reduce((n, r) => n + r.tokens, 0),
-    wallMs,
-    ttftMs: results.map((r) => r.ttftMs),
-    idleShare: (cpu1.idle - cpu0.idle) / Math.max(1, cpu1.total - cpu0.total),
-  };
+  const result = await runRound(concurrency, (i) => generate(promptFor(round, i), MIXED && i % 2 === 1));
+  return { engine, concurrency, round, ...result };
 }
 
 interface ModelResult {
@@ -301,15 +145,7 @@ function summarize(samples: readonly Sample[], engines: readonly EngineName[]) {
   return CONCURRENCY.flatMap((concurrency) =>
     engines.map((engine) => {
       const mine = samples.filter((s) => s.engine === engine && s.concurrency === concurrency);
-      const tokPerSec = mine.map((s) => (s.generatedTokens / s.wallMs) * 1000);
-      const ttft = mine.flatMap((s) => s.ttftMs);
-      return {
-        engine,
-        concurrency,
-        tokPerSec: { median: median(tokPerSec), min: Math.min(...tokPerSec), max: Math.max(...tokPerSec) },
-        ttftMs: { p50: percentile(ttft, 50), p95: percentile(ttft, 95) },
-        idleShare: median(mine.map((s) => s.idleShare)),
-      };
+      return { engine, concurrency, ...throughputOf(mine), idleShare: median(mine.map((s) => s.idleShare)) };
     }),
   );
 }
@@ -330,11 +166,11 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
   const gateway = await startGateway(modelPath, packEnv);
   const plain = values.ablation ? await startGateway(modelPath, { ...packEnv, PRISM_ENGINE_THREADPOOL_SIZE: "null", PRISM_ENGINE_STEP_ALIGN_MAX_WAIT_MS: "0" }) : null;
   const llamaServer = LLAMA_SERVER ? await startLlamaServer(LLAMA_SERVER, modelPath, adapters?.loraPath ?? null) : null;
-  const inProcess = await InProcess.start(modelPath, adapters?.loraPath ?? null);
+  const inProcess = await InProcessEngine.start({ modelPath, contextSize: CONTEXT, sequences: SLOTS, threads: THREADS, loraPath: adapters?.loraPath ?? null });
   const runners: { engine: EngineName; generate: Generate }[] = [
     { engine: "gateway", generate: overHttp(gateway.origin, "gateway") },
     ...(plain ? [{ engine: "gateway-no-levers" as const, generate: overHttp(plain.origin, "gateway") }] : []),
-    { engine: "in-process", generate: inProcess.generate },
+    { engine: "in-process", generate: (prompt, routed) => inProcess.generate(prompt, TOKENS, routed) },
     ...(llamaServer ? [{ engine: "llama-server" as const, generate: overHttp(llamaServer.origin, "llama-server") }] : []),
   ];
   const samples: Sample[] = [];
@@ -399,10 +235,7 @@ function printTable(result: ModelResult): void {
   console.log(`\nengine benchmark: ${result.model} (medians of ${ROUNDS} interleaved rounds; tok/s = generated tokens / wall time incl. prompt)`);
   console.log("engine        conc  tok/s (min–max)              TTFT p50 / p95 ms   idle");
   for (const r of result.rows) {
-    console.log(
-      `${r.engine.padEnd(13)} ${String(r.concurrency).padStart(4)}  ${r.tokPerSec.median.toFixed(1).padStart(6)} (${r.tokPerSec.min.toFixed(1)}–${r.tokPerSec.max.toFixed(1)})`.padEnd(50) +
-        `${r.ttftMs.p50.toFixed(0).padStart(7)} / ${r.ttftMs.p95.toFixed(0).padEnd(8)}  ${(r.idleShare * 100).toFixed(0)}%`,
-    );
+    console.log(`${formatThroughputCells(r, 50)}  ${(r.idleShare * 100).toFixed(0)}%`);
   }
   for (const r of result.ratios) {
     console.log(
