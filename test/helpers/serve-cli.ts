@@ -8,6 +8,8 @@ import { fixturePaths } from "./paths.js";
 /** tsx's loader and the CLI by absolute path, so the CLI can run from any working directory. */
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const CLI_MAIN = join(import.meta.dirname, "..", "..", "src", "cli", "main.ts");
+/** serve's startup summary (src/cli/commands/serve.ts), logged once adapter packs are loaded. */
+const STARTUP_SUMMARY = /serving \d+ adapter pack\(s\)/;
 
 export interface ServedCli {
   readonly child: ChildProcess;
@@ -21,7 +23,8 @@ export interface ServedCli {
 
 /**
  * Spawns `prism serve` on port 0 with `env` over PRISM_MODEL_CONTEXT_SIZE=256 and PRISM_MODEL_SEQUENCES=2,
- * waits for its listening line, then polls /health until 200. The child is killed if startup fails.
+ * waits for its listening line, polls /health until 200, then until the startup summary line has been read.
+ * The child is killed if startup fails.
  */
 export async function startServeCli(env: Record<string, string>, cwd = process.cwd()): Promise<ServedCli> {
   const child = spawn(
@@ -54,6 +57,9 @@ export async function startServeCli(env: Record<string, string>, cwd = process.c
       if (res.status === 200) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    // serve logs this line before /health turns 200, but its stdout pipe may reach us after the health
+    // response's socket does (seen on the loaded machine): tests read it from output() right away.
+    for (let i = 0; i < 400 && !STARTUP_SUMMARY.test(out); i++) await new Promise((r) => setTimeout(r, 25));
     return { child, origin, healthSeen, output: () => out, exited };
   } catch (error) {
     if (child.exitCode === null) child.kill("SIGKILL");
