@@ -170,7 +170,7 @@ describe("prism serve (CLI child process) with adapters, A/B store, feedback and
   });
 });
 
-describe("prism serve with an adapters folder holding only README.md (npm start on a fresh clone)", { timeout: 120_000 }, () => {
+describe("prism serve with an adapters folder holding only README.md (no packs)", { timeout: 120_000 }, () => {
   it("serves everything from the base model, no admin routes without keys, exits 0 on SIGTERM", async () => {
     const dir = await mkdtemp(join(tmpdir(), "prism-serve-empty-"));
     await mkdir(join(dir, "adapters"));
