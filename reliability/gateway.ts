@@ -9,6 +9,7 @@ import type { FastifyInstance } from "fastify";
 import { loadConfig } from "../src/config/load.js";
 import type { PrismConfig } from "../src/config/schema.js";
 import { LlamaEngine } from "../src/engine/llama-engine.js";
+import { engineLoadOptions } from "../src/engine/load-options.js";
 import { buildApp } from "../src/server/app.js";
 import { ApiKeyStore } from "../src/server/plugins/auth-keys.js";
 import { registerOperations } from "../src/server/plugins/operations.js";
@@ -65,15 +66,7 @@ export async function startGateway(options: GatewayOptions): Promise<LiveGateway
     },
   });
   const engine = new LlamaEngine();
-  await engine.load({
-    modelPath: options.modelPath,
-    threads: options.threads ?? reliabilityThreads(),
-    contextSize: config.model.contextSize,
-    sequencesPerContext: config.model.sequences,
-    gpu: false,
-    maxQueue: config.engine.maxQueue,
-    queueTimeoutMs: config.engine.queueTimeoutMs,
-  });
+  await engine.load(engineLoadOptions(config, options.modelPath, { threads: options.threads ?? reliabilityThreads(), gpu: false }));
   for (const adapter of options.adapters ?? []) await engine.loadAdapter(adapter.name, adapter.path, 1);
 
   const telemetry = new Telemetry({ config: { ...config.telemetry, processMetrics: false }, env: {} });

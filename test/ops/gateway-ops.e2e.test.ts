@@ -9,6 +9,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load.js";
 import { LlamaEngine } from "../../src/engine/llama-engine.js";
+import { engineLoadOptions } from "../../src/engine/load-options.js";
 import { buildApp } from "../../src/server/app.js";
 import { loadApiKeys } from "../../src/server/plugins/auth-keys.js";
 import { registerOperations } from "../../src/server/plugins/operations.js";
@@ -50,15 +51,7 @@ describe("operations on the real gateway", () => {
     );
     telemetry = new Telemetry({ config: config.telemetry, env: {}, spanExporter: exporter });
     telemetry.attachEngine(engine);
-    await engine.load({
-      modelPath: MODEL,
-      threads: TEST_THREADS,
-      contextSize: config.model.contextSize,
-      sequencesPerContext: config.model.sequences,
-      gpu: false,
-      maxQueue: config.engine.maxQueue,
-      queueTimeoutMs: config.engine.queueTimeoutMs,
-    });
+    await engine.load(engineLoadOptions(config, MODEL, { threads: TEST_THREADS, gpu: false }));
     app = await buildApp({ config, engine, registerPlugins: (a) => registerOperations(a, { config, telemetry, keys }) });
     await app.listen({ port: 0, host: "127.0.0.1" });
     origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

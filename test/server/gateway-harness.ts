@@ -8,6 +8,7 @@ import OpenAI from "openai";
 import { loadConfig } from "../../src/config/load.js";
 import type { PrismConfig, PrismConfigInput } from "../../src/config/schema.js";
 import { LlamaEngine } from "../../src/engine/llama-engine.js";
+import { engineLoadOptions } from "../../src/engine/load-options.js";
 import { buildApp } from "../../src/server/app.js";
 import { OpenApiValidator } from "./openapi-validator.js";
 import { TEST_THREADS } from "../helpers/llama.js";
@@ -29,15 +30,7 @@ export interface Gateway {
 export async function startGateway(modelPath: string, overrides: PrismConfigInput = {}): Promise<Gateway> {
   const config = loadConfig({ env: {}, overrides: overrides as Record<string, unknown> });
   const engine = new LlamaEngine();
-  await engine.load({
-    modelPath,
-    threads: TEST_THREADS,
-    contextSize: config.model.contextSize,
-    sequencesPerContext: config.model.sequences,
-    gpu: false,
-    maxQueue: config.engine.maxQueue,
-    queueTimeoutMs: config.engine.queueTimeoutMs,
-  });
+  await engine.load(engineLoadOptions(config, modelPath, { threads: TEST_THREADS, gpu: false }));
   const app = await buildApp({ config, engine });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

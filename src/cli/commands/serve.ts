@@ -18,6 +18,7 @@ import { loadConfig } from "../../config/load.js";
 import type { PrismConfig } from "../../config/schema.js";
 import { planThreadpool, runWithThreadpoolSize, watchParent } from "../../engine/libuv-pool.js";
 import { LlamaEngine } from "../../engine/llama-engine.js";
+import { engineLoadOptions } from "../../engine/load-options.js";
 import { ConfigError } from "../../errors.js";
 import { resolveModel } from "../../models/index.js";
 import { createPrismRouting, type PrismRouting } from "../../routing/stack.js";
@@ -179,16 +180,7 @@ export function register(program: Command): void {
         progress: process.stderr.isTTY,
         log: (line) => app.log.info(line),
       });
-      const info = await engine.load({
-        modelPath: resolved.path,
-        threads: config.model.threads,
-        contextSize: config.model.contextSize,
-        sequencesPerContext: config.model.sequences,
-        gpu: config.model.gpu,
-        maxQueue: config.engine.maxQueue,
-        queueTimeoutMs: config.engine.queueTimeoutMs,
-        stepAlignMaxWaitMs: config.engine.stepAlignMaxWaitMs,
-      });
+      const info = await engine.load(engineLoadOptions(config, resolved.path));
       app.log.info({ model: info.name, contextSize: info.contextSize }, "model loaded; loading adapter packs");
 
       const adaptersFolder = existsSync(adaptersDir) && statSync(adaptersDir).isDirectory();
