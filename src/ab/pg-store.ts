@@ -19,19 +19,12 @@ export class PgEventStore implements EventStore {
     this.pool.on("error", () => undefined);
   }
 
-  async migrate(): Promise<void> {
+  /** Runs `work` in one transaction on one pooled client: committed if it resolves, rolled back if it throws. */
+  private async transaction(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
     const client = await this.pool.connect();
     try {
       await client.query("BEGIN");
-      // Replicas starting together: one migrates, the others wait on the lock.
-      await client.query("SELECT pg_advisory_xact_lock(7741001)");
-      await client.query("CREATE TABLE IF NOT EXISTS prism_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)");
-      const done = new Set((await client.query<{ version: number }>("SELECT version FROM prism_migrations")).rows.map((r) => r.version));
-      for (const [i, sql] of MIGRATIONS.entries()) {
-        if (done.has(i + 1)) continue;
-        await client.query(sql.replace("seq INTEGER PRIMARY KEY", "seq BIGSERIAL PRIMARY KEY"));
-        await client.query("INSERT INTO prism_migrations (version, applied_at) VALUES ($1, $2)", [i + 1, Date.now()]);
-      }
+      await work(client);
       await client.query("COMMIT");
     } catch (error) {
       await client.query("ROLLBACK").catch(() => undefined);
@@ -41,19 +34,25 @@ export class PgEventStore implements EventStore {
     }
   }
 
+  async migrate(): Promise<void> {
+    await this.transaction(async (client) => {
+      // Replicas starting together: one migrates, the others wait on the lock.
+      await client.query("SELECT pg_advisory_xact_lock(7741001)");
+      await client.query("CREATE TABLE IF NOT EXISTS prism_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)");
+      const done = new Set((await client.query<{ version: number }>("SELECT version FROM prism_migrations")).rows.map((r) => r.version));
+      for (const [i, sql] of MIGRATIONS.entries()) {
+        if (done.has(i + 1)) continue;
+        await client.query(sql.replace("seq INTEGER PRIMARY KEY", "seq BIGSERIAL PRIMARY KEY"));
+        await client.query("INSERT INTO prism_migrations (version, applied_at) VALUES ($1, $2)", [i + 1, Date.now()]);
+      }
+    });
+  }
+
   async recordResponses(events: readonly ResponseEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
+    await this.transaction(async (client) => {
       for (const e of events) await client.query(toPg(INSERT_RESPONSE), responseParams(e));
-      await client.query("COMMIT");
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async hasResponse(id: string): Promise<boolean> {
