@@ -28,6 +28,16 @@ describe("gateway with the openai SDK", () => {
     await gateway?.close();
   });
 
+  /** A stream that runs long enough to be cut by the client or by a drain. */
+  const longStoryStream = () =>
+    client.chat.completions.create({
+      model: "prism",
+      messages: [{ role: "user", content: "Write a long story about a dragon." }],
+      max_tokens: 300,
+      temperature: 0,
+      stream: true,
+    });
+
   it("answers a non-streaming chat completion with usage and route headers", async () => {
     const { data, response } = await client.chat.completions
       .create({ model: "prism", messages: [{ role: "user", content: "Say hello." }], max_tokens: 4, temperature: 0 })
@@ -63,13 +73,7 @@ describe("gateway with the openai SDK", () => {
   });
 
   it("frees the sequence when the client breaks out of a stream", async () => {
-    const stream = await client.chat.completions.create({
-      model: "prism",
-      messages: [{ role: "user", content: "Write a long story about a dragon." }],
-      max_tokens: 300,
-      temperature: 0,
-      stream: true,
-    });
+    const stream = await longStoryStream();
     let seen = 0;
     for await (const _chunk of stream) if (++seen === 3) break;
     const deadline = Date.now() + 10_000;
@@ -218,13 +222,7 @@ describe("gateway with the openai SDK", () => {
   });
 
   it("drain: a stream cut by the drain timeout ends with an error event; then 503 unavailable_error", async () => {
-    const stream = await client.chat.completions.create({
-      model: "prism",
-      messages: [{ role: "user", content: "Write a long story about a dragon." }],
-      max_tokens: 300,
-      temperature: 0,
-      stream: true,
-    });
+    const stream = await longStoryStream();
     let seen = 0;
     const consumed = (async () => {
       for await (const _chunk of stream) {
