@@ -56,6 +56,13 @@ export const bootstrapOptionsSchema = z.object({
    */
   labels: labelSchemeSchema.default("combined"),
   gateArchitecture: z.enum(["mlp", "logistic"]).default("mlp"),
+  /**
+   * Gate heads trained on stratified folds, logits averaged (src/gate/ensemble.ts); 1 = one head with a
+   * random 20% held out (the published recipe). One head's routing moved ±6 points with its seed here.
+   */
+  gateFolds: z.number().int().min(1).max(20).default(5),
+  /** Hidden units per head (MLP); null = 256 for one head, 64 per head for several (same decision cost as ~320). */
+  gateHidden: z.number().int().positive().nullable().default(null),
   gateThreshold: z.number().min(0).max(1).default(0.5),
   /** Persona whose text the persona-prompt pack injects; null = the non-discriminative persona with most distill wins. */
   packPersona: z.string().nullable().default(null),

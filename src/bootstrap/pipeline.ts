@@ -6,6 +6,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { MANIFEST_FILE, packManifestSchema, type BaseModelSpec, type PackManifestInput } from "../adapters/manifest.js";
 import { BootstrapError } from "../errors.js";
+import { trainCrossFittedGate } from "../gate/ensemble.js";
 import { trainGateHead, type GateSample, type TrainedGate } from "../gate/train.js";
 import { judgeRun } from "./judge.js";
 import { gateLabel } from "./labels.js";
@@ -134,12 +135,15 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
     );
   }
   const gateStart = performance.now();
-  const gate = trainGateHead(samples, {
+  const gateOptions = {
     features: deps.features.spec,
     architecture: options.gateArchitecture,
+    hidden: options.gateHidden ?? (options.gateFolds > 1 ? 64 : 256),
     threshold: options.gateThreshold,
     seed: options.seed,
-  });
+  };
+  const gate: TrainedGate =
+    options.gateFolds > 1 ? trainCrossFittedGate(samples, { ...gateOptions, folds: options.gateFolds }) : trainGateHead(samples, gateOptions);
   const gateMs = Math.round(performance.now() - gateStart);
 
   // 5. pack

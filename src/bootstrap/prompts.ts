@@ -44,7 +44,13 @@ export const KNOWLEDGE_STYLES = [
   },
 ] as const;
 
-/** Broad subjects for knowledge contrast queries (chosen by this project, not taken from any benchmark). */
+/**
+ * Subjects for knowledge contrast queries (chosen by this project, not taken from any benchmark): academic
+ * fields first, then everyday ones. The persona queries (writing, roleplay, advice) are about everyday
+ * things; with academic contrast only, the gate learned the topic ("food" → persona, "physics" → base)
+ * instead of the form of the request, and sent "Classify these foods…" to the persona. Contrast over the
+ * same everyday topics leaves the form as the signal. Changing the list re-generates the queries whose subject changed (stage 1 checks style and subject).
+ */
 export const KNOWLEDGE_SUBJECTS = [
   "biology",
   "chemistry",
@@ -62,6 +68,22 @@ export const KNOWLEDGE_SUBJECTS = [
   "astronomy",
   "medicine",
   "literature",
+  "food and cooking",
+  "animals",
+  "sports",
+  "music",
+  "films and television",
+  "countries and cities",
+  "plants and gardening",
+  "cars and transport",
+  "household objects",
+  "clothing and fashion",
+  "games and hobbies",
+  "jobs and workplaces",
+  "travel",
+  "famous people",
+  "companies and brands",
+  "the human body",
 ] as const;
 
 export const PERSONA_WRITER_SYSTEM = "You write short, vivid descriptions of experts for an AI assistant's system prompt.";
@@ -101,14 +123,32 @@ export function parseVerdict(reply: string): Verdict | null {
   return word === "A" ? "A" : word === "B" ? "B" : "TIE";
 }
 
+/** A line where the curator starts answering its own question ("Answer: B", "Solution:"). */
+const SELF_ANSWER_LINE = /\n[ \t]*(?:\*\*)?(?:correct\s+)?(?:answer|solution|explanation|response)s?\s*(?:\*\*)?\s*[:：]/i;
+
+export interface CleanQueryOptions {
+  /**
+   * Keep the material after the instruction (a passage, a list of items, answer options) instead of
+   * only the first paragraph; cut only where the model starts answering its own question. Knowledge
+   * contrast queries need it: "Given this paragraph:" without the paragraph is not the request the model
+   * wrote, and a gate trained on such stubs never sees a knowledge prompt that carries a passage.
+   */
+  readonly keepMaterial?: boolean;
+}
+
 /** Removes what small models wrap a generated request in: labels, quotes, trailing chatter. */
-export function cleanQuery(raw: string): string {
+export function cleanQuery(raw: string, options: CleanQueryOptions = {}): string {
   let q = raw.trim();
   q = q.replace(/^(?:\*\*)?(?:user\s+)?(?:request|query|question|task|prompt)\s*(?:\d+)?\s*[:：]\s*(?:\*\*)?/i, "");
-  // Small models keep talking after the request ("I'd be happy to help..."): keep the first paragraph
-  // when it is a request on its own.
-  const firstParagraph = q.split(/\n\s*\n/)[0]!.trim();
-  if (firstParagraph.length >= 20) q = firstParagraph;
+  if (options.keepMaterial) {
+    const answerAt = q.search(SELF_ANSWER_LINE);
+    if (answerAt > 0) q = q.slice(0, answerAt);
+  } else {
+    // Small models keep talking after the request ("I'd be happy to help..."): keep the first paragraph
+    // when it is a request on its own.
+    const firstParagraph = q.split(/\n\s*\n/)[0]!.trim();
+    if (firstParagraph.length >= 20) q = firstParagraph;
+  }
   q = q.trim().replace(/^["“'](.*)["”']$/s, "$1").trim();
   return q;
 }

@@ -92,5 +92,9 @@ export const teacherRecordSchema = z.object({
 export type TeacherIndexRecord = z.infer<typeof teacherRecordSchema>;
 
 /** Stage 4a: the gate's input vector for one query. */
-export const featureRecordSchema = z.object({ features: z.array(z.number()) });
+export const featureRecordSchema = z.object({
+  features: z.array(z.number()),
+  /** Fingerprint of the feature spec and query text (absent in older runs: recomputed). */
+  input: z.string().optional(),
+});
 export type FeatureRecord = z.infer<typeof featureRecordSchema>;

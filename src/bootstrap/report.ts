@@ -350,11 +350,16 @@ export function renderReportMarkdown(r: BootstrapReport): string {
   lines.push("## Drops and garbage", "");
   for (const [k, v] of Object.entries(r.drops)) lines.push(`- ${k}: ${v}`);
   lines.push("", "## Gate", "");
+  const heads =
+    r.gate.folds === undefined
+      ? `${r.gate.architecture}, ${r.gate.epochs} epochs (best ${r.gate.bestEpoch}, ${r.gate.stoppedBy}). `
+      : `${r.gate.folds} ${r.gate.architecture} heads on stratified folds, logits averaged (mean best epoch ${r.gate.bestEpoch}). `;
+  const heldOut = r.gate.folds === undefined ? "held-out samples" : "samples, each predicted by the head that did not train on it";
   lines.push(
     `Labels \`${r.gate.labels}\`: apply ${r.gate.labelCounts.apply}, retain ${r.gate.labelCounts.retain}. ` +
-      `${r.gate.architecture}, ${r.gate.epochs} epochs (best ${r.gate.bestEpoch}, ${r.gate.stoppedBy}). ` +
+      heads +
       `Train accuracy ${pct(r.gate.trainAccuracy)}, held-out accuracy ${pct(r.gate.heldOutAccuracy)} ` +
-      `(balanced ${pct(r.gate.heldOutBalancedAccuracy)}) on ${r.gate.samples.heldOut} held-out samples.`,
+      `(balanced ${pct(r.gate.heldOutBalancedAccuracy)}) on ${r.gate.samples.heldOut} ${heldOut}.`,
     "",
   );
   lines.push("## Wall time per stage", "", "| stage | wall time |", "|---|---|");

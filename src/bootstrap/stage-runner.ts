@@ -67,8 +67,11 @@ export interface StageSpec<I, O> {
   /** `previous`: the stored record of this key when `isComplete` refused it. */
   readonly run: (input: I, ctx: StageContext, previous?: O) => Promise<O>;
   readonly concurrency: number;
-  /** Stored records failing this (e.g. written by an older version) are run again, with the old record at hand. */
-  readonly isComplete?: (value: O) => boolean;
+  /**
+   * Stored records failing this (written by an older version, or for another input under the same key)
+   * are run again, with the old record at hand.
+   */
+  readonly isComplete?: (value: O, input: I) => boolean;
 }
 
 export interface StageResult<O> {
@@ -126,8 +129,10 @@ export class StageRunner {
     const markerFile = this.markerPath(spec.name);
     const done = await this.load(spec.name, spec.schema);
     const incomplete = new Map<string, O>();
+    const inputs = new Map(spec.items.map((i) => [i.key, i.input]));
     for (const [key, value] of done) {
-      if (spec.isComplete && !spec.isComplete(value)) incomplete.set(key, value);
+      const input = inputs.get(key);
+      if (spec.isComplete && input !== undefined && !spec.isComplete(value, input)) incomplete.set(key, value);
     }
     for (const key of incomplete.keys()) done.delete(key);
     const keys = new Set(spec.items.map((i) => i.key));

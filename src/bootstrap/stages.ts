@@ -2,8 +2,11 @@
  * The bootstrap stages as StageRunner specs. Each stage turns a weak model's garbage (empty text,
  * runaway generations, judge replies that are not A/B/TIE) into recorded outcomes, never exceptions.
  */
+import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { featureSpecKey } from "../gate/features.js";
+import type { FeatureSpec } from "../gate/head-format.js";
 import { filterQueries, type DropReason } from "./dedupe.js";
 import { hasVerdictProbabilities, normaliseVerdictMass, outcomeOfWinners, VERDICT_SPELLINGS } from "./judge.js";
 import type { BootstrapModel, GateFeatureExtractor } from "./model.js";
@@ -121,6 +124,11 @@ export function queryItems(personas: readonly Persona[], options: BootstrapOptio
   return items;
 }
 
+/** The request in a curator generation: knowledge contrast queries keep their passage, list or options. */
+export function queryText(kind: QueryRecord["kind"], raw: string): string {
+  return cleanQuery(raw, { keepMaterial: kind === "knowledge" });
+}
+
 export function runQueryStage(
   runner: StageRunner,
   model: BootstrapModel,
@@ -133,6 +141,8 @@ export function runQueryStage(
     items: queryItems(personas, options),
     schema: queryRecordSchema,
     concurrency,
+    // A stored query asked for another style or subject (the contrast list changed) is written again.
+    isComplete: (record, input) => record.style === input.style && record.subject === input.subject,
     run: async (input, ctx) => {
       const prompt = input.persona
         ? curatorPrompt(input.persona)
@@ -147,7 +157,7 @@ export function runQueryStage(
         style: input.style,
         subject: input.subject,
         raw,
-        text: cleanQuery(raw.text),
+        text: queryText(input.persona ? "persona" : "knowledge", raw.text),
       } satisfies QueryRecord;
     },
   });
@@ -165,7 +175,9 @@ export interface QueryFilterResult {
 /** Drops runaway, short and (near-)duplicate queries, across all sources, in key order. */
 export function selectQueries(records: StageResult<QueryRecord>["records"], options: BootstrapOptions): QueryFilterResult {
   const drops: QueryFilterResult["drops"][number][] = [];
-  const candidates = records.filter((r) => {
+  // Cleaned again from the raw generation, so a run written before a cleaning fix gets the fixed text.
+  const recleaned = records.map((r) => ({ key: r.key, value: { ...r.value, text: queryText(r.value.kind, r.value.raw.text) } }));
+  const candidates = recleaned.filter((r) => {
     if (r.value.raw.finishReason === "length" && isRunaway(r.value.raw)) {
       drops.push({ key: r.key, source: r.value.source, reason: "runaway", duplicateOf: null });
       return false;
@@ -313,11 +325,19 @@ export function runFeatureStage(
   queries: readonly KeptQuery[],
   concurrency: number,
 ) {
+  const fingerprint = (text: string) => featureInputFingerprint(extractor.spec, text);
   return runner.run({
     name: "features",
     items: queries.map((q) => ({ key: q.key, input: q.text })),
     schema: featureRecordSchema,
     concurrency,
-    run: async (text) => ({ features: Array.from(await extractor.extract(text)) }),
+    // Features of another text (re-cleaned query) or another feature spec are computed again.
+    isComplete: (record, text) => record.input === fingerprint(text),
+    run: async (text) => ({ features: Array.from(await extractor.extract(text)), input: fingerprint(text) }),
   });
+}
+
+/** What a feature record was computed from: the feature spec and the query text, hashed. */
+export function featureInputFingerprint(spec: FeatureSpec, text: string): string {
+  return createHash("sha256").update(`${featureSpecKey(spec)}\n${text}`).digest("hex").slice(0, 16);
 }

@@ -31,6 +31,8 @@ export const trainGateOptionsSchema = z.object({
   heldOutFraction: z.number().min(0).max(0.5).default(0.2),
   threshold: z.number().min(0).max(1).default(0.5),
   seed: z.number().int().default(0),
+  /** Explicit held-out samples (indexes into `samples`) instead of a stratified random split. */
+  heldOutIndexes: z.array(z.number().int().nonnegative()).optional(),
 });
 export type TrainGateOptions = z.input<typeof trainGateOptionsSchema>;
 
@@ -47,6 +49,8 @@ export interface GateTrainingReport {
   readonly trainAccuracy: number;
   readonly heldOutAccuracy: number | null;
   readonly heldOutBalancedAccuracy: number | null;
+  /** Cross-fitted ensemble (src/gate/ensemble.ts): number of folds/heads; held-out figures are out-of-fold. */
+  readonly folds?: number;
 }
 
 export interface TrainedGate {
@@ -101,15 +105,21 @@ export function trainGateHead(samples: readonly GateSample[], options: TrainGate
     throw new RangeError("gate training needs samples of at least two classes");
   }
 
-  // Stratified held-out split.
+  // Stratified held-out split (or the caller's).
   const rng = createRng(opts.seed);
   const train: typeof labelled = [];
   const heldOut: typeof labelled = [];
-  for (let c = 0; c < C; c++) {
-    const ofClass = shuffleInPlace(labelled.filter((s) => s.y === c), rng);
-    const nHeld = ofClass.length >= 5 ? Math.round(ofClass.length * opts.heldOutFraction) : 0;
-    heldOut.push(...ofClass.slice(0, nHeld));
-    train.push(...ofClass.slice(nHeld));
+  if (opts.heldOutIndexes) {
+    const held = new Set(opts.heldOutIndexes);
+    for (const i of held) if (i >= labelled.length) throw new RangeError(`heldOutIndexes: ${i} is not a sample index`);
+    labelled.forEach((s, i) => (held.has(i) ? heldOut : train).push(s));
+  } else {
+    for (let c = 0; c < C; c++) {
+      const ofClass = shuffleInPlace(labelled.filter((s) => s.y === c), rng);
+      const nHeld = ofClass.length >= 5 ? Math.round(ofClass.length * opts.heldOutFraction) : 0;
+      heldOut.push(...ofClass.slice(0, nHeld));
+      train.push(...ofClass.slice(nHeld));
+    }
   }
 
   // Normalisation stats from the training split only.

@@ -123,7 +123,11 @@ describe("prism bootstrap on the fixture model", () => {
     const provenance = pack.manifest.provenance as { seed: number; modelFingerprint: string };
     expect(provenance.seed).toBe(11);
     expect(provenance.modelFingerprint).toBe(model.fingerprint);
-    expect(report.gate.labelCounts.apply + report.gate.labelCounts.retain).toBe(report.gate.samples.train + report.gate.samples.heldOut);
+    // Default gate: 5 heads on stratified folds; every labelled sample trains 4 of them and is held out by one.
+    const labelled = report.gate.labelCounts.apply + report.gate.labelCounts.retain;
+    expect(report.gate.folds).toBe(5);
+    expect(report.gate.samples).toMatchObject({ train: labelled, heldOut: labelled });
+    expect(pack.gate.data.layers[0]!.outputs).toBe(5 * 64);
     expect(Object.keys(report.wallMs)).toEqual(expect.arrayContaining(["queries", "judged", "teacher", "features", "gate-training"]));
     expect(await readFile(join(outDir, "report.md"), "utf8")).toContain("| writing | generative | 3 |");
   });

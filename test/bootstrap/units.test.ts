@@ -8,7 +8,7 @@ import { BUILTIN_PERSONAS } from "../../src/bootstrap/personas/builtin.js";
 import { loadPersonaDir, parseDomains } from "../../src/bootstrap/personas/load.js";
 import { wordCount } from "../../src/bootstrap/personas/schema.js";
 import { cleanQuery, parseVerdict } from "../../src/bootstrap/prompts.js";
-import { decideOutcome, isRunaway, judgedQueries, type KeptQuery } from "../../src/bootstrap/stages.js";
+import { decideOutcome, isRunaway, judgedQueries, queryText, type KeptQuery } from "../../src/bootstrap/stages.js";
 import { BootstrapError } from "../../src/errors.js";
 
 describe("built-in personas", () => {
@@ -127,6 +127,15 @@ describe("judge output", () => {
     expect(cleanQuery("**User request:** Plan a trip")).toBe("Plan a trip");
     expect(cleanQuery("Plan a week-long trip to Kyoto for two.\n\nI'd be happy to help. I'd be happy to help.")).toBe("Plan a week-long trip to Kyoto for two.");
     expect(cleanQuery("Which gas do plants absorb?\nA. Oxygen\nB. Carbon dioxide")).toBe("Which gas do plants absorb?\nA. Oxygen\nB. Carbon dioxide");
+    // Knowledge contrast queries keep their material (passage, list, options) and lose only a self-answer.
+    const passage = "Given this paragraph:\n\nThe Nile flows north through Egypt into the Mediterranean.\n\nQuestion: Where does the Nile end?\n\nAnswer: In the Mediterranean.";
+    expect(cleanQuery(passage)).toBe("Given this paragraph:");
+    expect(cleanQuery(passage, { keepMaterial: true })).toBe(
+      "Given this paragraph:\n\nThe Nile flows north through Egypt into the Mediterranean.\n\nQuestion: Where does the Nile end?",
+    );
+    expect(cleanQuery("Which is a fruit?\n\nA. Apple\nB. Brick\n**Correct answer:** A", { keepMaterial: true })).toBe("Which is a fruit?\n\nA. Apple\nB. Brick");
+    expect(queryText("knowledge", "Classify each item:\n\n- oak\n- trout")).toBe("Classify each item:\n\n- oak\n- trout");
+    expect(queryText("persona", "Write a poem about rain.\n\nI'd be happy to help!")).toBe("Write a poem about rain.");
     const loop = Array.from({ length: 40 }, () => "the cat sat").join(" ");
     expect(isRunaway({ text: loop, tokens: 120, finishReason: "length" })).toBe(true);
     expect(isRunaway({ text: loop, tokens: 120, finishReason: "stop" })).toBe(false);

@@ -65,6 +65,7 @@ interface BootstrapCliOptions {
   judgeBias: string;
   judgedPerPersona?: number;
   packPersona?: string;
+  gateFolds: number;
 }
 
 export function register(program: Command): void {
@@ -96,6 +97,7 @@ export function register(program: Command): void {
         .default("run"),
     )
     .option("--pack-persona <name>", "persona the persona-prompt pack injects (default: most distill wins)")
+    .option("--gate-folds <k>", "gate heads trained on k stratified folds, logits averaged (1: one head, 20% held out)", positiveInt, 5)
     .action(async (opts: BootstrapCliOptions) => {
       const modelPath = await resolveModelPath(opts.model);
       const outDir = resolve(opts.out);
@@ -136,6 +138,7 @@ export function register(program: Command): void {
               judgeBias: judgeBiasSchema.parse(opts.judgeBias),
               judgedPerPersona: opts.judgedPerPersona ?? null,
               packPersona: opts.packPersona ?? null,
+              gateFolds: opts.gateFolds,
             },
           },
         );
