@@ -75,4 +75,25 @@ describe("matmul kernels", () => {
     for (let i = 0; i < fwd.length; i++) expect(fwd[i]!).toBeCloseTo(fwdRef[i]!, 3);
     for (let i = 0; i < bwd.length; i++) expect(bwd[i]!).toBeCloseTo(bwdRef[i]!, 3);
   });
+
+  it("dy·W over a pinned transpose with a vocabulary-long k runs in k-blocks and matches the f64 reference", () => {
+    // k = 9216 ≥ the k-blocking threshold: 9 blocks of 1024, accumulated in place, with and without a prior
+    const [m, n, k] = [5, 12, 9216];
+    const w = rand(k * n); // [k, n]: the head's W [vocab, dim] in dy·W
+    const dy = rand(m * k);
+    const ref = reference("nn", dy, w, m, n, k);
+    for (const kernels of [single, threaded]) {
+      kernels.pinFrozen(w, k, n);
+      const prior = rand(m * n);
+      const over = new Float32Array(m * n);
+      kernels.nn(dy, w, over, m, n, k, false);
+      const acc = Float32Array.from(prior);
+      kernels.nn(dy, w, acc, m, n, k, true);
+      const tol = 1e-4 * Math.sqrt(k);
+      for (let i = 0; i < m * n; i++) {
+        expect(Math.abs(over[i]! - ref[i]!), `${kernels.name} overwrite [${i}]`).toBeLessThan(tol);
+        expect(Math.abs(acc[i]! - prior[i]! - ref[i]!), `${kernels.name} accumulate [${i}]`).toBeLessThan(tol);
+      }
+    }
+  });
 });

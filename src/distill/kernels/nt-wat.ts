@@ -2,6 +2,7 @@
  * WebAssembly text of the f32 `nt` micro-kernel: C[i, j] (+)= Σ_k A[i, k]·B[j, k] for rows i of a 64-row block and
  * columns j in [j0, j1), 2 rows of A × 4 rows of B per step with 8 f32x4 accumulators (fits x86's 16 SIMD
  * registers). Requirements: k and the j range are multiples of 4; pointers are byte offsets into shared memory.
+ * Rows of A and B are `lda` / `ldb` bytes apart (4k when packed; more when the product runs over a k-block).
  * Generated here rather than hand-typed so the unrolled accumulator code stays correct.
  */
 import { mmFunc } from "./mm-wat.js";
@@ -40,7 +41,7 @@ function ntFunc(): string {
   return `
   (func (export "nt")
     (param $a i32) (param $b i32) (param $c i32) (param $m i32) (param $n i32) (param $k i32)
-    (param $accum i32) (param $j0 i32) (param $j1 i32)
+    (param $accum i32) (param $j0 i32) (param $j1 i32) (param $lda i32) (param $ldb i32)
     (local $kb i32) (local $nb i32) (local $i0 i32) (local $iend i32) (local $i i32) (local $j i32) (local $p i32)
     (local $a0 i32) (local $a1 i32) (local $b0 i32) (local $b1 i32) (local $b2 i32) (local $b3 i32)
     (local $cp i32) (local $last i32)
@@ -55,16 +56,16 @@ function ntFunc(): string {
       (local.set $j (local.get $j0))
       (block $doneJ (loop $loopJ
         (br_if $doneJ (i32.ge_u (local.get $j) (local.get $j1)))
-        (local.set $b0 (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $kb))))
-        (local.set $b1 (i32.add (local.get $b0) (local.get $kb)))
-        (local.set $b2 (i32.add (local.get $b1) (local.get $kb)))
-        (local.set $b3 (i32.add (local.get $b2) (local.get $kb)))
+        (local.set $b0 (i32.add (local.get $b) (i32.mul (local.get $j) (local.get $ldb))))
+        (local.set $b1 (i32.add (local.get $b0) (local.get $ldb)))
+        (local.set $b2 (i32.add (local.get $b1) (local.get $ldb)))
+        (local.set $b3 (i32.add (local.get $b2) (local.get $ldb)))
         (local.set $i (local.get $i0))
         (block $doneI (loop $loopI
           (br_if $doneI (i32.ge_u (local.get $i) (local.get $iend)))
-          (local.set $a0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $kb))))
+          (local.set $a0 (i32.add (local.get $a) (i32.mul (local.get $i) (local.get $lda))))
           (local.set $last (i32.ge_u (i32.add (local.get $i) (i32.const 1)) (local.get $iend)))
-          (local.set $a1 (select (local.get $a0) (i32.add (local.get $a0) (local.get $kb)) (local.get $last)))
+          (local.set $a1 (select (local.get $a0) (i32.add (local.get $a0) (local.get $lda)) (local.get $last)))
           ${zero}
           (local.set $p (i32.const 0))
           (block $doneK (loop $loopK

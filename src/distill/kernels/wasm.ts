@@ -22,7 +22,9 @@ interface WasmApi {
 }
 const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-type NtFn = (a: number, b: number, c: number, m: number, n: number, k: number, accum: number, j0: number, j1: number) => void;
+type NtFn = (
+  a: number, b: number, c: number, m: number, n: number, k: number, accum: number, j0: number, j1: number, lda: number, ldb: number,
+) => void;
 type MmFn = (
   a: number, b: number, c: number, m: number, n: number, k: number, sai: number, sap: number, accum: number, j0: number, j1: number,
 ) => void;
@@ -31,8 +33,11 @@ const PAGE = 65536;
 const ceil4 = (x: number) => (x + 3) & ~3;
 const ceil8 = (x: number) => (x + 7) & ~7;
 
-/** Control block: [generation, pending workers, a, b, c, m, n, k, op (0 nt, 1 mm), sai, sap, accum, then per worker j0, j1]. */
-const CTRL_FIELDS = 12;
+/** Control block: [generation, pending workers, a, b, c, m, n, k, op (0 nt, 1 mm), sai, sap, accum, lda, ldb, then per worker j0, j1]. */
+const CTRL_FIELDS = 14;
+/** nn over a pinned transpose with k at least this long runs in k-blocks of KBLOCK (the vocabulary head's dLogits·W). */
+const KBLOCK_MIN_K = 8192;
+const KBLOCK = 1024;
 /** Waits re-check their condition at least this often (ms), so a lost wake-up costs a pause, never a hang. */
 const WAIT_MS = 20;
 
@@ -51,15 +56,17 @@ for (;;) {
   if (seen < 0) break;
   const j0 = c[${CTRL_FIELDS} + 2 * index], j1 = c[${CTRL_FIELDS} + 2 * index + 1];
   if (j1 > j0) {
-    if (c[8] === 0) nt(c[2], c[3], c[4], c[5], c[6], c[7], c[11], j0, j1);
+    if (c[8] === 0) nt(c[2], c[3], c[4], c[5], c[6], c[7], c[11], j0, j1, c[12], c[13]);
     else mm(c[2], c[3], c[4], c[5], c[6], c[7], c[9], c[10], c[11], j0, j1);
   }
   if (Atomics.sub(c, 1, 1) === 1) Atomics.notify(c, 1);
 }
 `;
 
-/** One product for `run`: which kernel, and (for mm) the byte strides of A. */
-type Op = { readonly kind: "nt" } | { readonly kind: "mm"; readonly sai: number; readonly sap: number };
+/** One product for `run`: which kernel, and its operands' byte strides (nt: row strides of A and B; mm: A's). */
+type Op = { readonly kind: "nt"; readonly lda: number; readonly ldb: number } | { readonly kind: "mm"; readonly sai: number; readonly sap: number };
+
+const packedNt = (k: number): Op => ({ kind: "nt", lda: 4 * k, ldb: 4 * k });
 
 export class WasmKernels implements MatmulKernels {
   readonly name: string;
@@ -127,7 +134,7 @@ export class WasmKernels implements MatmulKernels {
     if (bp !== undefined) {
       const ap = this.alloc(m * kp);
       copyPadded(a, m, k, this.f32, ap / 4, m, kp);
-      this.run({ kind: "nt" }, ap, bp, m, np, kp, out, n, accumulate);
+      this.run(packedNt(kp), ap, bp, m, np, kp, out, n, accumulate);
     } else {
       // Small operand (LoRA A/B, one attention head): transposing it is cheap, and the axpy kernel has no
       // per-output horizontal sums, which dominate when n or k is as small as the LoRA rank.
@@ -146,10 +153,22 @@ export class WasmKernels implements MatmulKernels {
     const mark = this.heapTop;
     // Frozen weights: dot-product kernel over the pinned transpose (contiguous in k, best for long k).
     const pinnedT = k % 4 === 0 && n % 4 === 0 ? this.pinnedT.get(b) : undefined;
-    if (pinnedT !== undefined) {
+    if (pinnedT !== undefined && k >= KBLOCK_MIN_K && k % KBLOCK === 0) {
+      // Long k (the vocabulary head): one pass over all of k re-reads A (m × k, megabytes) from memory for every
+      // 4 output columns; per k-block A's slice stays in cache. Partial products accumulate in place.
       const ap = this.alloc(m * k);
       copyPadded(a, m, k, this.f32, ap / 4, m, k);
-      this.run({ kind: "nt" }, ap, pinnedT, m, n, k, out, n, accumulate);
+      const cp = this.alloc(m * n);
+      if (accumulate) this.f32.set(out.subarray(0, m * n), cp / 4);
+      const op: Op = { kind: "nt", lda: 4 * k, ldb: 4 * k };
+      for (let k0 = 0; k0 < k; k0 += KBLOCK) {
+        this.dispatch(op, ap + 4 * k0, pinnedT + 4 * k0, cp, m, n, KBLOCK, accumulate || k0 > 0);
+      }
+      out.set(this.f32.subarray(cp / 4, cp / 4 + m * n));
+    } else if (pinnedT !== undefined) {
+      const ap = this.alloc(m * k);
+      copyPadded(a, m, k, this.f32, ap / 4, m, k);
+      this.run(packedNt(k), ap, pinnedT, m, n, k, out, n, accumulate);
     } else {
       const mp = ceil4(m), np = ceil8(n);
       const ap = this.alloc(mp * k);
@@ -186,11 +205,18 @@ export class WasmKernels implements MatmulKernels {
       if (np === n) heap.set(out.subarray(0, rows * n), base);
       else for (let i = 0; i < rows; i++) heap.set(out.subarray(i * n, (i + 1) * n), base + i * np);
     }
+    this.dispatch(op, ap, bp, cp, mp, np, k, accumulate);
+    if (np === n) out.set(heap.subarray(base, base + rows * n));
+    else for (let i = 0; i < rows; i++) out.set(heap.subarray(base + i * np, base + i * np + n), i * n);
+  }
+
+  /** C[mp, np] at `cp` (+)= the product, columns split across the calling thread and the workers. */
+  private dispatch(op: Op, ap: number, bp: number, cp: number, mp: number, np: number, k: number, accumulate: boolean): void {
     const accum = accumulate ? 1 : 0;
     const width = op.kind === "nt" ? 4 : 8;
     const call = (j0: number, j1: number) =>
       op.kind === "nt"
-        ? this.ntFn(ap, bp, cp, mp, np, k, accum, j0, j1)
+        ? this.ntFn(ap, bp, cp, mp, np, k, accum, j0, j1, op.lda, op.ldb)
         : this.mmFn(ap, bp, cp, mp, np, k, op.sai, op.sap, accum, j0, j1);
     const parts = this.workers.length + 1;
     // Below ~2M multiply-adds a thread hand-off costs more than it saves (worse on a busy machine).
@@ -204,6 +230,8 @@ export class WasmKernels implements MatmulKernels {
       c[9] = op.kind === "mm" ? op.sai : 0;
       c[10] = op.kind === "mm" ? op.sap : 0;
       c[11] = accum;
+      c[12] = op.kind === "nt" ? op.lda : 0;
+      c[13] = op.kind === "nt" ? op.ldb : 0;
       for (let w = 0; w < this.workers.length; w++) {
         c[CTRL_FIELDS + 2 * w] = Math.min(np, (w + 1) * per);
         c[CTRL_FIELDS + 2 * w + 1] = Math.min(np, (w + 2) * per);
@@ -218,8 +246,6 @@ export class WasmKernels implements MatmulKernels {
         Atomics.wait(c, 1, left, WAIT_MS);
       }
     }
-    if (np === n) out.set(heap.subarray(base, base + rows * n));
-    else for (let i = 0; i < rows; i++) out.set(heap.subarray(base + i * np, base + i * np + n), i * n);
   }
 
   /** Bump allocation (bytes, 16-aligned); scratch is released by resetting `heapTop` after each call. */

@@ -20,10 +20,22 @@ export interface ForwardOptions {
 }
 
 interface LoraCache {
-  /** LoRA input after dropout [T, in]. */
+  /** LoRA input before dropout [T, in] (the layer's own activation, not a copy). */
   readonly x: Float32Array;
-  /** scale · A·x  [T, r] */
+  /** scale · A·x_dropped  [T, r] */
   readonly u: Float32Array;
+  /** Flat indices of the inputs dropout zeroed (sorted); undefined without dropout. */
+  readonly dropped: Int32Array | undefined;
+  /** 1 / (1 − p) with dropout, else 1. */
+  readonly keep: number;
+}
+
+/** A layer's projections that read the same input, concatenated [Σout, in] so each pair/triple is one product. */
+interface FusedLayerWeights {
+  /** attn_q | attn_k | attn_v */
+  readonly qkv: Float32Array;
+  /** ffn_gate | ffn_up */
+  readonly gateUp: Float32Array;
 }
 
 interface LayerCache {
@@ -40,10 +52,9 @@ interface LayerCache {
   readonly g: Float32Array;
   readonly up: Float32Array;
   readonly act: Float32Array;
+  /** sigmoid(g), kept so the SwiGLU backward needs no second exp */
+  readonly sig: Float32Array;
   readonly lora: Partial<Record<LoraTarget, LoraCache>>;
-  readonly dropoutScale: number;
-  /** Dropped input indices per adapted projection (dropout). */
-  readonly masks: Partial<Record<LoraTarget, Int32Array>>;
 }
 
 export interface StudentOptions {
@@ -57,6 +68,7 @@ export class LlamaStudent {
   private ropeLen = 0;
 
   private readonly attentionBlock: number;
+  private readonly fused: readonly FusedLayerWeights[];
 
   constructor(
     readonly weights: StudentWeights,
@@ -65,12 +77,20 @@ export class LlamaStudent {
   ) {
     this.attentionBlock = options.attentionBlock ?? 64;
     const shape = weights.shape;
-    for (const layer of weights.layers) {
-      for (const t of loraTargets) {
-        const d = targetDims(shape, t);
-        kernels.pinFrozen?.(layer.proj[t], d.out, d.in);
-      }
-    }
+    const { dim: D, ffnDim: F } = shape;
+    const Q = shape.heads * shape.headDim, KV = shape.kvHeads * shape.headDim;
+    // Fewer, larger products: one input copy and one thread hand-off instead of three (q, k, v) or two (gate, up).
+    this.fused = weights.layers.map((layer) => {
+      const f = {
+        qkv: concatRows([layer.proj.attn_q, layer.proj.attn_k, layer.proj.attn_v]),
+        gateUp: concatRows([layer.proj.ffn_gate, layer.proj.ffn_up]),
+      };
+      kernels.pinFrozen?.(f.qkv, Q + 2 * KV, D);
+      kernels.pinFrozen?.(f.gateUp, 2 * F, D);
+      kernels.pinFrozen?.(layer.proj.attn_output, D, Q);
+      kernels.pinFrozen?.(layer.proj.ffn_down, D, F);
+      return f;
+    });
     kernels.pinFrozen?.(weights.output, shape.vocab, shape.dim);
   }
 
@@ -165,10 +185,15 @@ export class LlamaStudent {
     return { h, rs };
   }
 
-  private linear(
+  /**
+   * y += scale·B·(A·x_dropped), x_dropped = x with dropout's inputs zeroed. Dropout is applied by subtracting
+   * the dropped inputs' contributions (≈ p of them, r multiply-adds each) from A·x instead of materialising a
+   * masked copy of x per projection.
+   */
+  private addLora(
     target: LoraTarget,
-    w: LayerWeights,
     input: Float32Array,
+    y: Float32Array,
     out: number,
     inDim: number,
     T: number,
@@ -176,35 +201,36 @@ export class LlamaStudent {
     params: LoraParams | null,
     options: ForwardOptions,
     cache: LayerCache | null,
-  ): Float32Array {
-    const y = new Float32Array(T * out);
-    this.kernels.nt(input, w.proj[target], y, T, out, inDim, false);
-    if (lora !== null && params !== null) {
-      const r = params.rank;
-      const s = loraScale(params);
-      const p = options.dropout ?? 0;
-      let xd = input;
-      if (p > 0 && options.rng !== undefined) {
-        xd = new Float32Array(T * inDim);
-        const keep = 1 / (1 - p);
-        for (let i = 0; i < xd.length; i++) xd[i] = input[i]! * keep;
-        const dropped = droppedIndices(xd.length, p, options.rng);
-        for (let i = 0; i < dropped.length; i++) xd[dropped[i]!] = 0;
-        if (cache !== null) cache.masks[target] = dropped;
+  ): void {
+    if (lora === null || params === null) return;
+    const r = params.rank;
+    const a = lora[target].a;
+    const u = new Float32Array(T * r);
+    this.kernels.nt(input, a, u, T, r, inDim, false);
+    const p = options.dropout ?? 0;
+    let dropped: Int32Array | undefined;
+    let keep = 1;
+    if (p > 0 && options.rng !== undefined) {
+      keep = 1 / (1 - p);
+      dropped = droppedIndices(T * inDim, p, options.rng);
+      for (let d = 0; d < dropped.length; d++) {
+        const idx = dropped[d]!;
+        const xv = input[idx]!;
+        if (xv === 0) continue;
+        const t = (idx / inDim) | 0;
+        const i = idx - t * inDim;
+        for (let j = 0, o = t * r; j < r; j++) u[o + j] = u[o + j]! - a[j * inDim + i]! * xv;
       }
-      const u = new Float32Array(T * r);
-      this.kernels.nt(xd, lora[target].a, u, T, r, inDim, false);
-      for (let i = 0; i < u.length; i++) u[i] = u[i]! * s;
-      this.kernels.nt(u, lora[target].b, y, T, out, r, true);
-      if (cache !== null) cache.lora[target] = { x: xd, u };
     }
-    return y;
+    const scale = loraScale(params) * keep;
+    for (let i = 0; i < u.length; i++) u[i] = u[i]! * scale;
+    this.kernels.nt(u, lora[target].b, y, T, out, r, true);
+    if (cache !== null) cache.lora[target] = { x: input, u, dropped, keep };
   }
 
-  /** dX += dY·W, and for an adapted projection also LoRA grads and the LoRA path's input gradient. */
-  private linearBackward(
+  /** LoRA A/B gradients of an adapted projection and its path's input gradient, accumulated into dX. */
+  private loraBackward(
     target: LoraTarget,
-    w: LayerWeights,
     dY: Float32Array,
     dX: Float32Array,
     out: number,
@@ -214,30 +240,36 @@ export class LlamaStudent {
     grads: LoraLayer | null,
     params: LoraParams,
     cache: LayerCache,
-    accumulate: boolean,
   ): void {
-    this.kernels.nn(dY, w.proj[target], dX, T, inDim, out, accumulate);
     const lc = cache.lora[target];
     if (lora === null || grads === null || lc === undefined) return;
     const r = params.rank;
-    const s = loraScale(params);
+    const a = lora[target].a;
+    const gA = grads[target].a;
     // dB += dYᵀ·u (u already carries the scale)
     this.kernels.tn(dY, lc.u, grads[target].b, out, r, T, true);
-    // du = s · dY·B
+    // du = scale · dY·B, with dropout's 1/(1−p) folded in so x (not x_dropped) can be used below
     const du = new Float32Array(T * r);
     this.kernels.nn(dY, lora[target].b, du, T, r, out, false);
-    for (let i = 0; i < du.length; i++) du[i] = du[i]! * s;
-    // dA += duᵀ·x_dropped
-    this.kernels.tn(du, lc.x, grads[target].a, r, inDim, T, true);
-    const dropped = cache.masks[target];
-    if (dropped === undefined) {
-      this.kernels.nn(du, lora[target].a, dX, T, inDim, r, true);
-    } else {
-      const dxd = new Float32Array(T * inDim);
-      this.kernels.nn(du, lora[target].a, dxd, T, inDim, r, false);
-      for (let i = 0; i < dropped.length; i++) dxd[dropped[i]!] = 0;
-      const keep = cache.dropoutScale;
-      for (let i = 0; i < dxd.length; i++) dX[i] = dX[i]! + dxd[i]! * keep;
+    const scale = loraScale(params) * lc.keep;
+    for (let i = 0; i < du.length; i++) du[i] = du[i]! * scale;
+    // dA += duᵀ·x_dropped and dX += du·A at kept inputs: full products, then the dropped inputs taken back out
+    this.kernels.tn(du, lc.x, gA, r, inDim, T, true);
+    this.kernels.nn(du, a, dX, T, inDim, r, true);
+    const dropped = lc.dropped;
+    if (dropped === undefined) return;
+    for (let d = 0; d < dropped.length; d++) {
+      const idx = dropped[d]!;
+      const xv = lc.x[idx]!;
+      const t = (idx / inDim) | 0;
+      const i = idx - t * inDim;
+      let back = 0;
+      for (let j = 0, o = t * r; j < r; j++) {
+        const g = du[o + j]!;
+        gA[j * inDim + i] = gA[j * inDim + i]! - g * xv;
+        back += g * a[j * inDim + i]!;
+      }
+      dX[idx] = dX[idx]! - back;
     }
   }
 
@@ -253,38 +285,50 @@ export class LlamaStudent {
     const s = this.weights.shape;
     const w = this.weights.layers[l]!;
     const D = s.dim, F = s.ffnDim, Q = s.heads * s.headDim, KV = s.kvHeads * s.headDim;
-    const p = options.dropout ?? 0;
-    const cache: LayerCache | null = keep
-      ? ({ lora: {}, masks: {}, dropoutScale: p > 0 ? 1 / (1 - p) : 1 } as unknown as LayerCache)
-      : null;
+    const f = this.fused[l]!;
+    const cache: LayerCache | null = keep ? ({ lora: {} } as unknown as LayerCache) : null;
     const rs1 = new Float32Array(T);
     const h1 = new Float32Array(T * D);
     rmsNorm(xIn, w.attnNorm, h1, rs1, T, D, s.rmsEps);
-    const q = this.linear("attn_q", w, h1, Q, D, T, lora, params, options, cache);
-    const k = this.linear("attn_k", w, h1, KV, D, T, lora, params, options, cache);
-    const v = this.linear("attn_v", w, h1, KV, D, T, lora, params, options, cache);
+    const qkv = new Float32Array(T * (Q + 2 * KV));
+    this.kernels.nt(h1, f.qkv, qkv, T, Q + 2 * KV, D, false);
+    const q = sliceColumns(qkv, T, Q + 2 * KV, 0, Q);
+    const k = sliceColumns(qkv, T, Q + 2 * KV, Q, KV);
+    const v = sliceColumns(qkv, T, Q + 2 * KV, Q + KV, KV);
+    this.addLora("attn_q", h1, q, Q, D, T, lora, params, options, cache);
+    this.addLora("attn_k", h1, k, KV, D, T, lora, params, options, cache);
+    this.addLora("attn_v", h1, v, KV, D, T, lora, params, options, cache);
     this.ensureRope(T);
     this.rope(q, T, s.heads, 1);
     this.rope(k, T, s.kvHeads, 1);
     const att = new Float32Array(T * Q);
     this.attention(q, k, v, att, T, null);
-    const o = this.linear("attn_output", w, att, D, Q, T, lora, params, options, cache);
     const xMid = new Float32Array(T * D);
-    for (let i = 0; i < xMid.length; i++) xMid[i] = xIn[i]! + o[i]!;
+    this.kernels.nt(att, w.proj.attn_output, xMid, T, D, Q, false);
+    this.addLora("attn_output", att, xMid, D, Q, T, lora, params, options, cache);
+    for (let i = 0; i < xMid.length; i++) xMid[i] = xIn[i]! + xMid[i]!;
     const rs2 = new Float32Array(T);
     const h2 = new Float32Array(T * D);
     rmsNorm(xMid, w.ffnNorm, h2, rs2, T, D, s.rmsEps);
-    const g = this.linear("ffn_gate", w, h2, F, D, T, lora, params, options, cache);
-    const up = this.linear("ffn_up", w, h2, F, D, T, lora, params, options, cache);
+    const gu = new Float32Array(T * 2 * F);
+    this.kernels.nt(h2, f.gateUp, gu, T, 2 * F, D, false);
+    const g = sliceColumns(gu, T, 2 * F, 0, F);
+    const up = sliceColumns(gu, T, 2 * F, F, F);
+    this.addLora("ffn_gate", h2, g, F, D, T, lora, params, options, cache);
+    this.addLora("ffn_up", h2, up, F, D, T, lora, params, options, cache);
     const act = new Float32Array(T * F);
+    const sig = new Float32Array(T * F);
     for (let i = 0; i < act.length; i++) {
       const gi = g[i]!;
-      act[i] = (gi / (1 + Math.exp(-gi))) * up[i]!;
+      const si = 1 / (1 + Math.exp(-gi));
+      sig[i] = si;
+      act[i] = gi * si * up[i]!;
     }
-    const d = this.linear("ffn_down", w, act, D, F, T, lora, params, options, cache);
     const xOut = new Float32Array(T * D);
-    for (let i = 0; i < xOut.length; i++) xOut[i] = xMid[i]! + d[i]!;
-    if (cache !== null) Object.assign(cache, { xIn, rs1, h1, q, k, v, att, xMid, rs2, h2, g, up, act });
+    this.kernels.nt(act, w.proj.ffn_down, xOut, T, D, F, false);
+    this.addLora("ffn_down", act, xOut, D, F, T, lora, params, options, cache);
+    for (let i = 0; i < xOut.length; i++) xOut[i] = xMid[i]! + xOut[i]!;
+    if (cache !== null) Object.assign(cache, { xIn, rs1, h1, q, k, v, att, xMid, rs2, h2, g, up, act, sig });
     return { x: xOut, cache };
   }
 
@@ -300,44 +344,62 @@ export class LlamaStudent {
     const s = this.weights.shape;
     const w = this.weights.layers[l]!;
     const D = s.dim, F = s.ffnDim, Q = s.heads * s.headDim, KV = s.kvHeads * s.headDim;
+    const f = this.fused[l]!;
     // MLP
     const dAct = new Float32Array(T * F);
-    this.linearBackward("ffn_down", w, dxOut, dAct, D, F, T, lora, grads, params, c, false);
+    this.kernels.nn(dxOut, w.proj.ffn_down, dAct, T, F, D, false);
+    this.loraBackward("ffn_down", dxOut, dAct, D, F, T, lora, grads, params, c);
     const dG = new Float32Array(T * F);
     const dUp = new Float32Array(T * F);
-    for (let i = 0; i < dG.length; i++) {
-      const gi = c.g[i]!;
-      const sig = 1 / (1 + Math.exp(-gi));
-      dUp[i] = dAct[i]! * gi * sig;
-      dG[i] = dAct[i]! * c.up[i]! * sig * (1 + gi * (1 - sig));
+    const dGU = new Float32Array(T * 2 * F);
+    for (let t = 0; t < T; t++) {
+      for (let j = 0, i = t * F, o = 2 * t * F; j < F; j++, i++) {
+        const gi = c.g[i]!;
+        const sig = c.sig[i]!;
+        const du = dAct[i]! * gi * sig;
+        const dg = dAct[i]! * c.up[i]! * sig * (1 + gi * (1 - sig));
+        dUp[i] = du;
+        dG[i] = dg;
+        dGU[o + j] = dg;
+        dGU[o + F + j] = du;
+      }
     }
     const dH2 = new Float32Array(T * D);
-    this.linearBackward("ffn_gate", w, dG, dH2, F, D, T, lora, grads, params, c, false);
-    this.linearBackward("ffn_up", w, dUp, dH2, F, D, T, lora, grads, params, c, true);
+    this.kernels.nn(dGU, f.gateUp, dH2, T, D, 2 * F, false);
+    this.loraBackward("ffn_gate", dG, dH2, F, D, T, lora, grads, params, c);
+    this.loraBackward("ffn_up", dUp, dH2, F, D, T, lora, grads, params, c);
     const dxMid = Float32Array.from(dxOut);
     rmsNormBackward(c.xMid, c.rs2, w.ffnNorm, dH2, dxMid, T, D);
     // Attention
     const dAtt = new Float32Array(T * Q);
-    this.linearBackward("attn_output", w, dxMid, dAtt, D, Q, T, lora, grads, params, c, false);
+    this.kernels.nn(dxMid, w.proj.attn_output, dAtt, T, Q, D, false);
+    this.loraBackward("attn_output", dxMid, dAtt, D, Q, T, lora, grads, params, c);
     const dq = new Float32Array(T * Q);
     const dk = new Float32Array(T * KV);
     const dv = new Float32Array(T * KV);
     this.attention(c.q, c.k, c.v, dAtt, T, { dq, dk, dv });
     this.rope(dq, T, s.heads, -1);
     this.rope(dk, T, s.kvHeads, -1);
+    const dQKV = new Float32Array(T * (Q + 2 * KV));
+    setColumns(dQKV, T, Q + 2 * KV, 0, dq, Q);
+    setColumns(dQKV, T, Q + 2 * KV, Q, dk, KV);
+    setColumns(dQKV, T, Q + 2 * KV, Q + KV, dv, KV);
     const dH1 = new Float32Array(T * D);
-    this.linearBackward("attn_q", w, dq, dH1, Q, D, T, lora, grads, params, c, false);
-    this.linearBackward("attn_k", w, dk, dH1, KV, D, T, lora, grads, params, c, true);
-    this.linearBackward("attn_v", w, dv, dH1, KV, D, T, lora, grads, params, c, true);
+    this.kernels.nn(dQKV, f.qkv, dH1, T, D, Q + 2 * KV, false);
+    this.loraBackward("attn_q", dq, dH1, Q, D, T, lora, grads, params, c);
+    this.loraBackward("attn_k", dk, dH1, KV, D, T, lora, grads, params, c);
+    this.loraBackward("attn_v", dv, dH1, KV, D, T, lora, grads, params, c);
     const dxIn = dxMid;
     rmsNormBackward(c.xIn, c.rs1, w.attnNorm, dH1, dxIn, T, D);
     return dxIn;
   }
 
   /**
-   * Causal GQA attention through the matmul kernels, one head at a time and in blocks of query rows: rows
-   * [r0, r1) attend to keys [0, r1) only, so the masked upper triangle is (mostly) never computed.
-   * Forward (grads = null): out += softmax(QKᵀ/√d, causal)·V. Backward: `out` is dOut; P is recomputed and
+   * Causal GQA attention through the matmul kernels, one KV head at a time and in blocks of query rows: rows
+   * [r0, r1) attend to keys [0, r1) only, so the masked upper triangle is (mostly) never computed. The query heads
+   * sharing a KV head are stacked into one product per block (rows hh·rows + i = head hh, position r0 + i): a
+   * third of the calls and key transposes, and products large enough to split across threads.
+   * Forward (grads = null): out = softmax(QKᵀ/√d, causal)·V. Backward: `out` is dOut; P is recomputed and
    * dq, dk, dv are accumulated.
    */
   private attention(
@@ -349,62 +411,66 @@ export class LlamaStudent {
     const scale = 1 / Math.sqrt(hd);
     const K = this.kernels;
     const B = this.attentionBlock;
-    const qh = new Float32Array(T * hd), kh = new Float32Array(T * hd), vh = new Float32Array(T * hd);
-    const p = new Float32Array(B * T);
-    const oh = new Float32Array(T * hd);
-    const dP = grads ? new Float32Array(B * T) : p;
-    const dkh = new Float32Array(T * hd), dvh = new Float32Array(T * hd), dqh = new Float32Array(T * hd);
+    const kh = new Float32Array(T * hd), vh = new Float32Array(T * hd);
+    const qb = new Float32Array(group * B * hd);
+    const ob = new Float32Array(group * B * hd); // forward: output rows; backward: dOut rows
+    const p = new Float32Array(group * B * T);
+    const dP = grads ? new Float32Array(group * B * T) : p;
+    const dqb = grads ? new Float32Array(group * B * hd) : ob;
+    const dkh = new Float32Array(grads ? T * hd : 0), dvh = new Float32Array(grads ? T * hd : 0);
     for (let g = 0; g < KVH; g++) {
       gatherHead(k, kh, T, KVH, g, hd);
       gatherHead(v, vh, T, KVH, g, hd);
       if (grads) { dkh.fill(0); dvh.fill(0); }
-      for (let h = g * group; h < (g + 1) * group; h++) {
-        gatherHead(q, qh, T, H, h, hd);
-        if (grads) gatherHead(out, oh, T, H, h, hd); // dOut of this head
-        for (let r0 = 0; r0 < T; r0 += B) {
-          const r1 = Math.min(T, r0 + B);
-          const rows = r1 - r0;
-          const qb = qh.subarray(r0 * hd, r1 * hd);
-          const kb = kh.subarray(0, r1 * hd), vb = vh.subarray(0, r1 * hd);
-          // p [rows, r1]: row i is query position r0 + i over keys 0…r1−1
-          K.nt(qb, kb, p, rows, r1, hd, false);
-          for (let i = 0; i < rows; i++) {
-            const t = r0 + i, row = i * r1;
-            let max = -Infinity;
-            for (let s = 0; s <= t; s++) {
-              const x = p[row + s]! * scale;
-              p[row + s] = x;
-              if (x > max) max = x;
-            }
-            let sum = 0;
-            for (let s = 0; s <= t; s++) {
-              const e = Math.exp(p[row + s]! - max);
-              p[row + s] = e;
-              sum += e;
-            }
-            const inv = 1 / sum;
-            for (let s = 0; s <= t; s++) p[row + s] = p[row + s]! * inv;
-            p.fill(0, row + t + 1, row + r1);
+      for (let r0 = 0; r0 < T; r0 += B) {
+        const r1 = Math.min(T, r0 + B);
+        const rows = r1 - r0;
+        const M = group * rows;
+        for (let hh = 0; hh < group; hh++) gatherRows(q, H, g * group + hh, hd, r0, r1, qb, hh * rows);
+        const qs = qb.subarray(0, M * hd);
+        const kb = kh.subarray(0, r1 * hd), vb = vh.subarray(0, r1 * hd);
+        // pp [M, r1]: row hh·rows + i is query position r0 + i of head hh over keys 0…r1−1
+        const pp = p.subarray(0, M * r1);
+        K.nt(qs, kb, pp, M, r1, hd, false);
+        for (let ri = 0; ri < M; ri++) {
+          const t = r0 + (ri % rows), row = ri * r1;
+          let max = -Infinity;
+          for (let s = 0; s <= t; s++) {
+            const x = pp[row + s]! * scale;
+            pp[row + s] = x;
+            if (x > max) max = x;
           }
-          if (grads === null) {
-            K.nn(p, vb, oh.subarray(r0 * hd, r1 * hd), rows, hd, r1, false);
-            continue;
+          let sum = 0;
+          for (let s = 0; s <= t; s++) {
+            const e = Math.exp(pp[row + s]! - max);
+            pp[row + s] = e;
+            sum += e;
           }
-          const dOb = oh.subarray(r0 * hd, r1 * hd);
-          K.tn(p, dOb, dvh.subarray(0, r1 * hd), r1, hd, rows, true); // dV += Pᵀ·dO
-          K.nt(dOb, vb, dP, rows, r1, hd, false); // dP = dO·Vᵀ
-          for (let i = 0; i < rows; i++) {
-            const t = r0 + i, row = i * r1;
-            let dot = 0;
-            for (let s = 0; s <= t; s++) dot += p[row + s]! * dP[row + s]!;
-            for (let s = 0; s <= t; s++) dP[row + s] = p[row + s]! * (dP[row + s]! - dot) * scale;
-            dP.fill(0, row + t + 1, row + r1);
-          }
-          K.nn(dP, kb, dqh.subarray(r0 * hd, r1 * hd), rows, hd, r1, false); // dQ = dS·K
-          K.tn(dP, qb, dkh.subarray(0, r1 * hd), r1, hd, rows, true); // dK += dSᵀ·Q
+          const inv = 1 / sum;
+          for (let s = 0; s <= t; s++) pp[row + s] = pp[row + s]! * inv;
+          pp.fill(0, row + t + 1, row + r1);
         }
-        if (grads === null) scatterHead(oh, out, T, H, h, hd, true);
-        else scatterHead(dqh, grads.dq, T, H, h, hd, true);
+        const os = ob.subarray(0, M * hd);
+        if (grads === null) {
+          K.nn(pp, vb, os, M, hd, r1, false);
+          for (let hh = 0; hh < group; hh++) scatterRows(os, hh * rows, out, H, g * group + hh, hd, r0, r1);
+          continue;
+        }
+        for (let hh = 0; hh < group; hh++) gatherRows(out, H, g * group + hh, hd, r0, r1, ob, hh * rows);
+        const dPp = dP.subarray(0, M * r1);
+        K.tn(pp, os, dvh.subarray(0, r1 * hd), r1, hd, M, true); // dV += Pᵀ·dO
+        K.nt(os, vb, dPp, M, r1, hd, false); // dP = dO·Vᵀ
+        for (let ri = 0; ri < M; ri++) {
+          const t = r0 + (ri % rows), row = ri * r1;
+          let dot = 0;
+          for (let s = 0; s <= t; s++) dot += pp[row + s]! * dPp[row + s]!;
+          for (let s = 0; s <= t; s++) dPp[row + s] = pp[row + s]! * (dPp[row + s]! - dot) * scale;
+          dPp.fill(0, row + t + 1, row + r1);
+        }
+        const dqs = dqb.subarray(0, M * hd);
+        K.nn(dPp, kb, dqs, M, hd, r1, false); // dQ = dS·K
+        for (let hh = 0; hh < group; hh++) scatterRows(dqs, hh * rows, grads.dq, H, g * group + hh, hd, r0, r1);
+        K.tn(dPp, qs, dkh.subarray(0, r1 * hd), r1, hd, M, true); // dK += dSᵀ·Q
       }
       if (grads) {
         scatterHead(dkh, grads.dk, T, KVH, g, hd, true);
@@ -482,6 +548,39 @@ export function rmsNormBackward(x: Float32Array, rs: Float32Array, w: Float32Arr
     const c = (r * r * r * dot) / D;
     for (let j = 0; j < D; j++) dx[o + j] = dx[o + j]! + r * dy[o + j]! * w[j]! - c * x[o + j]!;
   }
+}
+
+/** Rows of all matrices stacked: [Σrows, cols]. */
+function concatRows(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Columns [c0, c0 + w) of a [T, n] matrix as a new [T, w] matrix. */
+function sliceColumns(src: Float32Array, T: number, n: number, c0: number, w: number): Float32Array {
+  const out = new Float32Array(T * w);
+  for (let t = 0; t < T; t++) out.set(src.subarray(t * n + c0, t * n + c0 + w), t * w);
+  return out;
+}
+
+/** Columns [c0, c0 + w) of dst [T, n] = src [T, w]. */
+function setColumns(dst: Float32Array, T: number, n: number, c0: number, src: Float32Array, w: number): void {
+  for (let t = 0; t < T; t++) dst.set(src.subarray(t * w, (t + 1) * w), t * n + c0);
+}
+
+/** dst[at + i, :] = src[r0 + i, head, :] for i < r1 − r0, from a [T, heads·hd] tensor into a [rows, hd] one. */
+function gatherRows(src: Float32Array, heads: number, head: number, hd: number, r0: number, r1: number, dst: Float32Array, at: number): void {
+  for (let t = r0; t < r1; t++) dst.set(src.subarray((t * heads + head) * hd, (t * heads + head + 1) * hd), (at + t - r0) * hd);
+}
+
+/** dst[r0 + i, head, :] = src[at + i, :]: the inverse of gatherRows. */
+function scatterRows(src: Float32Array, at: number, dst: Float32Array, heads: number, head: number, hd: number, r0: number, r1: number): void {
+  for (let t = r0; t < r1; t++) dst.set(src.subarray((at + t - r0) * hd, (at + t - r0 + 1) * hd), (t * heads + head) * hd);
 }
 
 /** dst[t, :] = src[t, head, :] for a [T, heads·hd] tensor. */

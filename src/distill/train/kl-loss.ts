@@ -14,8 +14,19 @@ export function topKDistillLoss(
   const k = teacherIds.length;
   let max = -Infinity;
   for (let i = 0; i < V; i++) if (logits[i]! > max) max = logits[i]!;
+  // One exp per vocabulary entry: the unnormalised student probabilities go into grad (or are recomputed
+  // below only when no grad buffer is given).
   let z = 0;
-  for (let i = 0; i < V; i++) z += Math.exp((logits[i]! - max) / temperature);
+  const invT = 1 / temperature;
+  if (grad !== null) {
+    for (let i = 0; i < V; i++) {
+      const e = Math.exp((logits[i]! - max) * invT);
+      grad[i] = e;
+      z += e;
+    }
+  } else {
+    for (let i = 0; i < V; i++) z += Math.exp((logits[i]! - max) * invT);
+  }
   const logZ = Math.log(z);
   let tmax = -Infinity;
   for (let j = 0; j < k; j++) if (teacherLogits[j]! > tmax) tmax = teacherLogits[j]!;
@@ -23,7 +34,10 @@ export function topKDistillLoss(
   for (let j = 0; j < k; j++) tz += Math.exp((teacherLogits[j]! - tmax) / temperature);
   const tLogZ = Math.log(tz);
   let kl = 0;
-  if (grad !== null) for (let i = 0; i < V; i++) grad[i] = temperature * Math.exp((logits[i]! - max) / temperature - logZ);
+  if (grad !== null) {
+    const c = temperature / z;
+    for (let i = 0; i < V; i++) grad[i] = grad[i]! * c;
+  }
   for (let j = 0; j < k; j++) {
     const id = teacherIds[j]!;
     const logPt = (teacherLogits[j]! - tmax) / temperature - tLogZ;
