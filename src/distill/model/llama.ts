@@ -6,8 +6,8 @@
  */
 import type { MatmulKernels } from "../kernels/matmul.js";
 import { type LoraLayer, type LoraParams, loraScale } from "./lora.js";
-import { type LoraTarget, loraTargets, targetDims } from "./shape.js";
-import type { LayerWeights, StudentWeights } from "./weights.js";
+import { type LoraTarget, loraTargets } from "./shape.js";
+import type { StudentWeights } from "./weights.js";
 
 /** Per-position loss on full-vocabulary logits; writes dLoss/dlogits into `grad` and returns the loss. */
 export type PositionLoss = (position: number, logits: Float32Array, grad: Float32Array) => number;
