@@ -69,6 +69,8 @@ export class LlamaStudent {
 
   private readonly attentionBlock: number;
   private readonly fused: readonly FusedLayerWeights[];
+  /** Temporaries reused across layers and steps (hundreds of MB of garbage per step otherwise). */
+  private readonly scratchBuffers = new Map<string, Float32Array>();
 
   constructor(
     readonly weights: StudentWeights,
@@ -92,6 +94,22 @@ export class LlamaStudent {
       return f;
     });
     kernels.pinFrozen?.(weights.output, shape.vocab, shape.dim);
+  }
+
+  /**
+   * A reusable [n] buffer for a temporary that never outlives the call using it (contents undefined unless
+   * `zero`). Distinct names for buffers that are live at the same time.
+   */
+  private scratch(name: string, n: number, zero = false): Float32Array {
+    let buf = this.scratchBuffers.get(name);
+    if (buf === undefined || buf.length < n) {
+      buf = new Float32Array(n);
+      this.scratchBuffers.set(name, buf);
+      return buf.subarray(0, n);
+    }
+    const view = buf.subarray(0, n);
+    if (zero) view.fill(0);
+    return view;
   }
 
   /** Logits [positions.length, vocab] for the given positions (all when omitted). */
@@ -139,10 +157,10 @@ export class LlamaStudent {
     const V = shape.vocab;
     const dHn = new Float32Array(T * D);
     const chunk = 32;
-    const rows = new Float32Array(chunk * D);
-    const logits = new Float32Array(chunk * V);
-    const dLogits = new Float32Array(chunk * V);
-    const dRows = new Float32Array(chunk * D);
+    const rows = this.scratch("head.rows", chunk * D);
+    const logits = this.scratch("head.logits", chunk * V);
+    const dLogits = this.scratch("head.dLogits", chunk * V);
+    const dRows = this.scratch("head.dRows", chunk * D);
     let total = 0;
     for (let c = 0; c < lossPositions.length; c += chunk) {
       const pos = lossPositions.slice(c, c + chunk);
@@ -290,7 +308,7 @@ export class LlamaStudent {
     const rs1 = new Float32Array(T);
     const h1 = new Float32Array(T * D);
     rmsNorm(xIn, w.attnNorm, h1, rs1, T, D, s.rmsEps);
-    const qkv = new Float32Array(T * (Q + 2 * KV));
+    const qkv = this.scratch("fwd.qkv", T * (Q + 2 * KV));
     this.kernels.nt(h1, f.qkv, qkv, T, Q + 2 * KV, D, false);
     const q = sliceColumns(qkv, T, Q + 2 * KV, 0, Q);
     const k = sliceColumns(qkv, T, Q + 2 * KV, Q, KV);
@@ -310,7 +328,7 @@ export class LlamaStudent {
     const rs2 = new Float32Array(T);
     const h2 = new Float32Array(T * D);
     rmsNorm(xMid, w.ffnNorm, h2, rs2, T, D, s.rmsEps);
-    const gu = new Float32Array(T * 2 * F);
+    const gu = this.scratch("fwd.gateUp", T * 2 * F);
     this.kernels.nt(h2, f.gateUp, gu, T, 2 * F, D, false);
     const g = sliceColumns(gu, T, 2 * F, 0, F);
     const up = sliceColumns(gu, T, 2 * F, F, F);
@@ -346,12 +364,12 @@ export class LlamaStudent {
     const D = s.dim, F = s.ffnDim, Q = s.heads * s.headDim, KV = s.kvHeads * s.headDim;
     const f = this.fused[l]!;
     // MLP
-    const dAct = new Float32Array(T * F);
+    const dAct = this.scratch("bwd.dAct", T * F);
     this.kernels.nn(dxOut, w.proj.ffn_down, dAct, T, F, D, false);
     this.loraBackward("ffn_down", dxOut, dAct, D, F, T, lora, grads, params, c);
-    const dG = new Float32Array(T * F);
-    const dUp = new Float32Array(T * F);
-    const dGU = new Float32Array(T * 2 * F);
+    const dG = this.scratch("bwd.dG", T * F);
+    const dUp = this.scratch("bwd.dUp", T * F);
+    const dGU = this.scratch("bwd.dGU", T * 2 * F);
     for (let t = 0; t < T; t++) {
       for (let j = 0, i = t * F, o = 2 * t * F; j < F; j++, i++) {
         const gi = c.g[i]!;
@@ -364,27 +382,27 @@ export class LlamaStudent {
         dGU[o + F + j] = du;
       }
     }
-    const dH2 = new Float32Array(T * D);
+    const dH2 = this.scratch("bwd.dH2", T * D);
     this.kernels.nn(dGU, f.gateUp, dH2, T, D, 2 * F, false);
     this.loraBackward("ffn_gate", dG, dH2, F, D, T, lora, grads, params, c);
     this.loraBackward("ffn_up", dUp, dH2, F, D, T, lora, grads, params, c);
     const dxMid = Float32Array.from(dxOut);
     rmsNormBackward(c.xMid, c.rs2, w.ffnNorm, dH2, dxMid, T, D);
     // Attention
-    const dAtt = new Float32Array(T * Q);
+    const dAtt = this.scratch("bwd.dAtt", T * Q);
     this.kernels.nn(dxMid, w.proj.attn_output, dAtt, T, Q, D, false);
     this.loraBackward("attn_output", dxMid, dAtt, D, Q, T, lora, grads, params, c);
-    const dq = new Float32Array(T * Q);
-    const dk = new Float32Array(T * KV);
-    const dv = new Float32Array(T * KV);
+    const dq = this.scratch("bwd.dq", T * Q, true);
+    const dk = this.scratch("bwd.dk", T * KV, true);
+    const dv = this.scratch("bwd.dv", T * KV, true);
     this.attention(c.q, c.k, c.v, dAtt, T, { dq, dk, dv });
     this.rope(dq, T, s.heads, -1);
     this.rope(dk, T, s.kvHeads, -1);
-    const dQKV = new Float32Array(T * (Q + 2 * KV));
+    const dQKV = this.scratch("bwd.dQKV", T * (Q + 2 * KV));
     setColumns(dQKV, T, Q + 2 * KV, 0, dq, Q);
     setColumns(dQKV, T, Q + 2 * KV, Q, dk, KV);
     setColumns(dQKV, T, Q + 2 * KV, Q + KV, dv, KV);
-    const dH1 = new Float32Array(T * D);
+    const dH1 = this.scratch("bwd.dH1", T * D);
     this.kernels.nn(dQKV, f.qkv, dH1, T, D, Q + 2 * KV, false);
     this.loraBackward("attn_q", dq, dH1, Q, D, T, lora, grads, params, c);
     this.loraBackward("attn_k", dk, dH1, KV, D, T, lora, grads, params, c);
@@ -411,13 +429,13 @@ export class LlamaStudent {
     const scale = 1 / Math.sqrt(hd);
     const K = this.kernels;
     const B = this.attentionBlock;
-    const kh = new Float32Array(T * hd), vh = new Float32Array(T * hd);
-    const qb = new Float32Array(group * B * hd);
-    const ob = new Float32Array(group * B * hd); // forward: output rows; backward: dOut rows
-    const p = new Float32Array(group * B * T);
-    const dP = grads ? new Float32Array(group * B * T) : p;
-    const dqb = grads ? new Float32Array(group * B * hd) : ob;
-    const dkh = new Float32Array(grads ? T * hd : 0), dvh = new Float32Array(grads ? T * hd : 0);
+    const kh = this.scratch("att.k", T * hd), vh = this.scratch("att.v", T * hd);
+    const qb = this.scratch("att.q", group * B * hd);
+    const ob = this.scratch("att.o", group * B * hd); // forward: output rows; backward: dOut rows
+    const p = this.scratch("att.p", group * B * T);
+    const dP = grads ? this.scratch("att.dP", group * B * T) : p;
+    const dqb = grads ? this.scratch("att.dq", group * B * hd) : ob;
+    const dkh = this.scratch("att.dk", grads ? T * hd : 0), dvh = this.scratch("att.dv", grads ? T * hd : 0);
     for (let g = 0; g < KVH; g++) {
       gatherHead(k, kh, T, KVH, g, hd);
       gatherHead(v, vh, T, KVH, g, hd);
