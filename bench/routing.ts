@@ -2,7 +2,7 @@
  * Routing benchmark on SmolLM2-135M-Instruct:
  *  1. gate decision latency p50/p95 with the default features (token_embd mean pooling), split into
  *     feature extraction and head forward, over distinct prompts (the dev set's prompts used as inputs
- *     only; the benchmark gate is trained on the fixture prompt families);
+ *     only; the benchmark gate, shaped as the bootstrap's default, is trained on the fixture prompt families);
  *  2. base-only generation throughput with no adapters loaded vs with a LoRA pack and a persona-prompt pack
  *     loaded (interleaved rounds, medians). Target: ≤ 1 ms p50 decision; base slowdown ≤ 3%.
  * Numbers from a shared, noisy 2-core machine: compare medians of interleaved rounds only.
@@ -20,7 +20,7 @@ import { defaultFeatureSpec, GateFeatureExtractor } from "../src/gate/features.j
 import { createRng, gaussian } from "../src/gate/random.js";
 import { percentile } from "../src/gate/stats.js";
 import { TokenEmbeddingTable } from "../src/gate/token-embeddings.js";
-import { trainGateHead } from "../src/gate/train.js";
+import { trainCrossFittedGate } from "../src/gate/ensemble.js";
 import { loraAdapterGguf } from "../src/gguf/llama.js";
 import { writeGguf } from "../src/gguf/writer.js";
 import { createPrismRouting } from "../src/routing/stack.js";
@@ -43,12 +43,13 @@ await engine.load({ modelPath: model, threads: os.availableParallelism(), contex
 const extractor = new GateFeatureExtractor({ engine, tokenEmbeddings: await TokenEmbeddingTable.fromGguf(model) });
 
 // A pack dir with a LoRA pack (random small LoRA on a few layers) and a persona-prompt pack.
-const gate = trainGateHead(
+const gate = trainCrossFittedGate(
   [
     ...(await Promise.all(FIXTURE_APPLY_PROMPTS.map(async (p) => ({ features: await extractor.extract(spec, p), label: "apply" })))),
     ...(await Promise.all(FIXTURE_RETAIN_PROMPTS.map(async (p) => ({ features: await extractor.extract(spec, p), label: "retain" })))),
   ],
-  { features: spec, seed: 1, maxEpochs: 60 },
+  // The bootstrap's default gate shape: 5 cross-fitted heads of 64 units, merged into one 320-unit head.
+  { features: spec, seed: 1, maxEpochs: 60, hidden: 64, folds: 5 },
 );
 const adaptersDir = join(await mkdtemp(join(tmpdir(), "prism-bench-")), "adapters");
 const rng = createRng(5);
