@@ -208,6 +208,26 @@ describe("prism bootstrap on the fixture model", () => {
     expect(await readFile(join(runE, "judged.jsonl"), "utf8")).toBe(await readFile(join(runD, "judged.jsonl"), "utf8"));
   });
 
+  it("a stored query asked for another style or subject is generated again, the rest resumed", async () => {
+    const runD = join(root, "pack-d", "run");
+    const runF = join(root, "pack-f", "run");
+    await mkdir(runF, { recursive: true });
+    for (const f of ["queries.jsonl", "queries.done.json"]) await copyFile(join(runD, f), join(runF, f));
+    const original = await readJsonl(join(runD, "queries.jsonl"));
+    const target = original.find((r) => r.key.startsWith("knowledge/"))!;
+    // As if the contrast subject list had been different when the run was made.
+    const edited = original.map((r) => (r.key === target.key ? { ...r, value: { ...queryRecordSchema.parse(r.value), subject: "an old subject" } } : r));
+    await writeFile(join(runF, "queries.jsonl"), edited.map((r) => JSON.stringify(r) + "\n").join(""));
+    let queriesDoneAtStart = -1;
+    const progress: StageProgress = { start: (stage, _t, done) => stage === "queries" && (queriesDoneAtStart = done), increment() {}, stop() {} };
+    await runBootstrap(deps({ progress, sequential: true }), input("pack-f"));
+    expect(queriesDoneAtStart).toBe(original.length - 1);
+    const marker = JSON.parse(await readFile(join(runF, "queries.done.json"), "utf8")) as { ranThisSession: number };
+    expect(marker.ranThisSession).toBe(1);
+    const regenerated = (await readJsonl(join(runF, "queries.jsonl"))).find((r) => r.key === target.key)!;
+    expect(queryRecordSchema.parse(regenerated.value).subject).toBe(queryRecordSchema.parse(target.value).subject);
+  });
+
   it("a finished run is re-decided with the other judge from its records, without judging again", async () => {
     const starts: Record<string, [number, number]> = {};
     const progress: StageProgress = { start: (stage, total, done) => void (starts[stage] = [total, done]), increment() {}, stop() {} };
