@@ -100,7 +100,7 @@ try {
   await llama.dispose();
 }
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const mean = (xs: number[]) => (xs.length === 0 ? Number.NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 const summarise = (group: typeof rows) => ({
   pairs: group.length,
   personaAnswerLogProb: { base: mean(group.map((r) => r.persona.base)), lora: mean(group.map((r) => r.persona.lora)) },
