@@ -84,7 +84,8 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 /** Distinct prompts (no shared prefix between requests) of about `prompt-words` words. */
-const promptFor = (round: number, i: number): string => distinctPrompt(round, i, Number(values["prompt-words"]));
+const promptFor = (round: number, concurrency: number, index: number): string =>
+  distinctPrompt({ round, concurrency, index }, Number(values["prompt-words"]));
 
 /**
  * Streaming /v1/completions on an OpenAI-compatible server; tokens from the usage chunk. The gateway picks the
@@ -128,7 +129,7 @@ async function probe(origin: string, path: string, stop: Promise<unknown>): Prom
 }
 
 async function measure(engine: EngineName, concurrency: number, round: number, generate: Generate): Promise<Sample> {
-  const result = await runRound(concurrency, (i) => generate(promptFor(round, i), MIXED && i % 2 === 1));
+  const result = await runRound(concurrency, (i) => generate(promptFor(round, concurrency, i), MIXED && i % 2 === 1));
   return { engine, concurrency, round, ...result };
 }
 
@@ -178,7 +179,7 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
   let greedyParity: ModelResult["greedyParity"] = null;
   try {
     // Warm-up: first evaluations pay one-time costs.
-    for (const runner of runners) await Promise.all([runner.generate(promptFor(99, 0), false), ...(MIXED ? [runner.generate(promptFor(99, 1), true)] : [])]);
+    for (const runner of runners) await Promise.all([runner.generate(promptFor(99, 0, 0), false), ...(MIXED ? [runner.generate(promptFor(99, 0, 1), true)] : [])]);
     for (let round = 0; round < ROUNDS; round++) {
       for (const concurrency of CONCURRENCY) {
         const order = (round + concurrency) % 2 === 0 ? runners : [...runners].reverse();
@@ -192,7 +193,7 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
       }
     }
     // The HTTP side under full generation load: /health and /metrics while SLOTS streams run.
-    const load = Promise.all(Array.from({ length: SLOTS }, (_, i) => overHttp(gateway.origin, "gateway")(promptFor(50, i), MIXED && i % 2 === 1)));
+    const load = Promise.all(Array.from({ length: SLOTS }, (_, i) => overHttp(gateway.origin, "gateway")(promptFor(50, SLOTS, i), MIXED && i % 2 === 1)));
     const [health, metrics] = await Promise.all([probe(gateway.origin, "/health", load), probe(gateway.origin, "/metrics", load)]);
     await load;
     for (const [path, xs] of [["/health", health], ["/metrics", metrics]] as const) {
@@ -203,7 +204,7 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
       const mismatches: { prompt: number; gateway: string; llamaServer: string }[] = [];
       const prompts = 4;
       for (let i = 0; i < prompts; i++) {
-        const prompt = promptFor(70, i);
+        const prompt = promptFor(70, 1, i);
         const [g, l] = [await overHttp(gateway.origin, "gateway")(prompt, false), await overHttp(llamaServer.origin, "llama-server")(prompt, false)];
         if (g.text !== l.text) mismatches.push({ prompt: i, gateway: g.text, llamaServer: l.text });
       }

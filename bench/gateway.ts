@@ -51,7 +51,8 @@ interface Sample extends RoundResult {
 }
 
 /** Distinct prompts (no shared prefix cache between requests) of about `--prompt-words` words. */
-const promptFor = (round: number, i: number): string => distinctPrompt(round, i, Number(values["prompt-words"]));
+const promptFor = (round: number, concurrency: number, index: number): string =>
+  distinctPrompt({ round, concurrency, index }, Number(values["prompt-words"]));
 
 function rssMbOf(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -59,7 +60,7 @@ function rssMbOf(pid: number): number {
 }
 
 async function measure(engine: Engine, concurrency: number, round: number, generate: (prompt: string) => Promise<GenerationResult>, pid: number): Promise<Sample> {
-  const result = await runRound(concurrency, (i) => generate(promptFor(round, i)));
+  const result = await runRound(concurrency, (i) => generate(promptFor(round, concurrency, i)));
   return { engine, concurrency, round, ...result, rssMb: rssMbOf(pid) };
 }
 
@@ -79,7 +80,7 @@ const runners: { engine: Engine; generate: (prompt: string) => Promise<Generatio
 const samples: Sample[] = [];
 try {
   // Warm-up: first evaluations pay one-time costs.
-  for (const runner of runners) await runner.generate(promptFor(99, 0));
+  for (const runner of runners) await runner.generate(promptFor(99, 0, 0));
   for (let round = 0; round < ROUNDS; round++) {
     for (const concurrency of CONCURRENCY) {
       // Interleave, alternating which engine goes first.

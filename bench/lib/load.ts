@@ -22,10 +22,21 @@ export interface RoundResult {
 
 const TOPICS = ["rivers", "bread", "violins", "glaciers", "trains", "bees", "chess", "lighthouses", "volcanoes", "paper"];
 
-/** Distinct prompts (no shared prefix between requests) of about `words` words. */
-export function distinctPrompt(round: number, i: number, words: number): string {
-  const topic = TOPICS[(round * 7 + i) % TOPICS.length]!;
-  const filler = `Here are some notes about ${topic} number ${round}-${i}. `.repeat(Math.ceil(words / 8));
+/** Which request of a benchmark a prompt is for: every (round, concurrency level, slot) gets its own prompt. */
+export interface PromptKey {
+  readonly round: number;
+  readonly concurrency: number;
+  readonly index: number;
+}
+
+/**
+ * Distinct prompts of about `words` words: no two keys share more than a few leading tokens, so no engine can
+ * serve one from a cached earlier prompt (llama-server reuses a slot's cached prompt when the same text comes
+ * again, e.g. at the next concurrency level of the same round).
+ */
+export function distinctPrompt({ round, concurrency, index }: PromptKey, words: number): string {
+  const topic = TOPICS[(round * 7 + concurrency * 3 + index) % TOPICS.length]!;
+  const filler = `Here are some notes about ${topic} number ${round}-${concurrency}-${index}. `.repeat(Math.ceil(words / 8));
   return `${filler}\nWrite a short paragraph about ${topic}:`;
 }
 
