@@ -3,7 +3,7 @@
  * here for a free sequence; a context never lends sequences to another adapter, so base requests never wait
  * behind adapter work. A replaced or unloaded adapter's pool is marked retiring and disposed once idle.
  */
-import type { LlamaContext, LlamaContextSequence } from "node-llama-cpp";
+import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { ClientAbortedError, RequestTimeoutError } from "../errors.js";
 import { StepBarrier } from "./step-barrier.js";
 
@@ -42,12 +42,15 @@ export class ContextPool {
     return this.#retiring;
   }
 
-  /** Resolves with an exclusive sequence; rejects on deadline or abort (the waiter is removed either way). */
-  acquire(timeoutMs: number, signal: AbortSignal | undefined): Promise<LlamaContextSequence> {
+  /**
+   * Resolves with an exclusive sequence; rejects on deadline or abort (the waiter is removed either way).
+   * `prompt`: the request's tokens, to pick the free sequence that already holds the longest prefix of them.
+   */
+  acquire(timeoutMs: number, signal: AbortSignal | undefined, prompt: readonly Token[] = []): Promise<LlamaContextSequence> {
     if (signal?.aborted) return Promise.reject(new ClientAbortedError("request aborted"));
     if (this.#waiters.length === 0 && this.#active < this.maxSequences) {
       this.#active++;
-      return Promise.resolve(this.#free.pop() ?? this.context.getSequence());
+      return Promise.resolve(this.#takeFree(prompt));
     }
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
@@ -75,6 +78,22 @@ export class ContextPool {
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#waiters.push(waiter);
     });
+  }
+
+  /**
+   * The free sequence whose cached tokens share the longest prefix with `prompt`, so a conversation's next turn
+   * or a repeated system prompt is not evaluated again (llama-server picks its slots the same way); the most
+   * recently used one on a tie, and a new sequence when none is free.
+   */
+  #takeFree(prompt: readonly Token[]): LlamaContextSequence {
+    let best = this.#free.length - 1;
+    let bestLength = 0;
+    for (let i = this.#free.length - 1; i >= 0 && prompt.length > 0; i--) {
+      const length = commonPrefixLength(this.#free[i]!.contextTokens, prompt);
+      if (length > bestLength) [best, bestLength] = [i, length];
+    }
+    if (best < 0) return this.context.getSequence();
+    return this.#free.splice(best, 1)[0]!;
   }
 
   /** Returns a sequence; hands it straight to the next waiter when there is one. */
@@ -114,4 +133,12 @@ export class ContextPool {
   #maybeDispose(): void {
     if (this.#retiring && this.#active === 0 && this.#waiters.length === 0) void this.dispose();
   }
+}
+
+/** How many leading tokens `a` and `b` share. */
+export function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
 }

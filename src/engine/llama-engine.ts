@@ -33,7 +33,7 @@ import {
 } from "../errors.js";
 import { openGguf } from "../gguf/index.js";
 import { toChatHistory } from "./chat-history.js";
-import { ContextPool } from "./context-pool.js";
+import { ContextPool, commonPrefixLength } from "./context-pool.js";
 import type { StepMember } from "./step-barrier.js";
 import { StopSequenceFilter } from "./stop-filter.js";
 import type {
@@ -342,7 +342,7 @@ export class LlamaEngine implements Engine {
     const { options } = this.#require();
     const queued = performance.now();
     // Enqueue now so the queue bound counts this request from admission on.
-    const sequencePromise = plan.pool.acquire(options.queueTimeoutMs, request.signal);
+    const sequencePromise = plan.pool.acquire(options.queueTimeoutMs, request.signal, plan.promptTokens);
     sequencePromise.catch(() => undefined);
     const generator = this.#run(request, plan, sequencePromise, queued);
     let begun = false;
@@ -423,11 +423,13 @@ export class LlamaEngine implements Engine {
     }
   }
 
-  /** Reuses the sequence's cached prefix (shared system prompts) and returns the tokens still to evaluate. */
+  /**
+   * Reuses the sequence's cached prefix (shared system prompts, earlier turns) and returns the tokens still to
+   * evaluate; at least the last prompt token is evaluated again, since its logits give the first output token.
+   */
   async #resumePrefix(sequence: LlamaContextSequence, tokens: Token[]): Promise<Token[]> {
     const cached = sequence.contextTokens;
-    let common = 0;
-    while (common < cached.length && common < tokens.length - 1 && cached[common] === tokens[common]) common++;
+    const common = Math.min(commonPrefixLength(cached, tokens), tokens.length - 1);
     if (common < cached.length) await sequence.eraseContextTokenRanges([{ start: common, end: cached.length }]);
     return tokens.slice(common);
   }
@@ -446,6 +448,7 @@ export class LlamaEngine implements Engine {
     const grammarState = plan.grammar ? new LlamaGrammarEvaluationState({ model, grammar: plan.grammar }) : undefined;
     const penalize = s.frequencyPenalty !== 0 || s.presencePenalty !== 0;
     const input = await this.#resumePrefix(sequence, plan.promptTokens);
+    const cachedPromptTokens = plan.promptTokens.length - input.length;
     const iterator = sequence.evaluateWithMetadata(
       input,
       { probabilities: topLogprobs !== null },
@@ -522,7 +525,7 @@ export class LlamaEngine implements Engine {
     yield {
       type: "done",
       finishReason,
-      usage: { promptTokens: plan.promptTokens.length, completionTokens: generated.length },
+      usage: { promptTokens: plan.promptTokens.length, completionTokens: generated.length, cachedPromptTokens },
     };
   }
 

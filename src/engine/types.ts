@@ -151,6 +151,8 @@ export type FinishReason = "stop" | "length" | "tool_calls";
 export interface Usage {
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** Prompt tokens served from the sequence's cache instead of being evaluated (OpenAI: `cached_tokens`). */
+  readonly cachedPromptTokens?: number;
 }
 
 export type GenerationEvent =

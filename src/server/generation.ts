@@ -131,8 +131,9 @@ export async function streamGeneration(
   }
 }
 
-export const usageBody = (usage: Usage): Record<string, number> => ({
+export const usageBody = (usage: Usage) => ({
   prompt_tokens: usage.promptTokens,
   completion_tokens: usage.completionTokens,
   total_tokens: usage.promptTokens + usage.completionTokens,
+  prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens ?? 0 },
 });

@@ -69,6 +69,36 @@ describe("LlamaEngine on SmolLM2-135M", () => {
     expect(textOf(second)).toBe(textOf(first));
   });
 
+  it("serves a conversation's next turn from the sequence that holds its prefix", async () => {
+    const chat = (system: string): GenerateRequest => ({
+      kind: "chat",
+      adapter: null,
+      messages: [
+        { role: "system", content: system },
+        { role: "user", content: "Name one colour." },
+      ],
+      sampling: greedy(2),
+    });
+    const usageOf = (events: GenerationEvent[]) => {
+      const done = events.at(-1);
+      if (done?.type !== "done") throw new Error("no done event");
+      return { prompt: done.usage.promptTokens, cached: done.usage.cachedPromptTokens ?? -1 };
+    };
+    const pirate = chat(`You are a pirate. ${"Arr, the sea is wide and the wind is strong. ".repeat(6)}`);
+    const gardener = chat(`You are a gardener. ${"Roses need sun, water and patient care. ".repeat(6)}`);
+    // Both sequences get filled, the gardener's last; a most-recently-used pick would now hand the pirate's
+    // follow-up the gardener's sequence and evaluate its whole prompt again.
+    await collect(engine, pirate);
+    await Promise.all([collect(engine, pirate), collect(engine, gardener)]);
+    await collect(engine, gardener);
+    const again = usageOf(await collect(engine, pirate));
+    expect(again.prompt).toBeGreaterThan(60);
+    // All but the last prompt token, whose logits start the answer.
+    expect(again.cached).toBe(again.prompt - 1);
+    const fresh = usageOf(await collect(engine, chat("You are a librarian.")));
+    expect(fresh.cached).toBeLessThan(10);
+  });
+
   it("cuts output at a stop sequence and reports stop", async () => {
     const base = await collect(engine, {
       kind: "completion",

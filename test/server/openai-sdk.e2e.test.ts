@@ -50,6 +50,23 @@ describe("gateway with the openai SDK", () => {
     expect(response.headers.get("x-prism-route")).toBe("base");
   });
 
+  it("reports a conversation's resent prefix as cached prompt tokens", async () => {
+    const messages = [
+      { role: "system" as const, content: `You answer briefly. ${"Keep every answer short and plain. ".repeat(5)}` },
+      { role: "user" as const, content: "Say hello." },
+    ];
+    const first = await client.chat.completions.create({ model: "prism", messages, max_tokens: 3, temperature: 0 });
+    const next = await client.chat.completions.create({
+      model: "prism",
+      messages: [...messages, { role: "assistant", content: first.choices[0]!.message.content! }, { role: "user", content: "Again." }],
+      max_tokens: 3,
+      temperature: 0,
+    });
+    // The system prompt and the first turn come from the sequence that served them.
+    expect(next.usage!.prompt_tokens_details!.cached_tokens).toBeGreaterThanOrEqual(first.usage!.prompt_tokens - 1);
+    expect(next.usage!.prompt_tokens_details!.cached_tokens).toBeLessThan(next.usage!.prompt_tokens);
+  });
+
   it("streams role delta, content, finish_reason and the include_usage chunk", async () => {
     const stream = await client.chat.completions.create({
       model: "prism:base",
