@@ -33,6 +33,7 @@ import {
 } from "../errors.js";
 import { openGguf } from "../gguf/index.js";
 import { toChatHistory } from "./chat-history.js";
+import { prioritizationFor } from "./batch-order.js";
 import { ContextPool, commonPrefixLength } from "./context-pool.js";
 import type { StepMember } from "./step-barrier.js";
 import { StopSequenceFilter } from "./stop-filter.js";
@@ -124,11 +125,7 @@ export class LlamaEngine implements Engine {
       });
       const chatWrapper = resolveChatWrapper(model);
       if (!chatWrapper) throw new InvalidRequestError(`${options.modelPath}: no chat template could be resolved`);
-      const context = await model.createContext({
-        contextSize: options.contextSize ?? model.trainContextSize,
-        sequences: options.sequencesPerContext,
-        threads: options.threads,
-      });
+      const context = await model.createContext(this.#contextOptions(model, options));
       const meta = model.fileInfo.metadata;
       const info: ModelInfo = {
         name: meta.general?.name ?? path.basename(options.modelPath, ".gguf"),
@@ -150,6 +147,16 @@ export class LlamaEngine implements Engine {
       this.#state = "idle";
       throw error;
     }
+  }
+
+  /** One shape for the base and every adapter context. */
+  #contextOptions(model: LlamaModel, options: EngineLoadOptions) {
+    return {
+      contextSize: options.contextSize ?? model.trainContextSize,
+      sequences: options.sequencesPerContext,
+      threads: options.threads,
+      batching: { itemPrioritizationStrategy: prioritizationFor(options.batchOrder ?? "generation-first") },
+    };
   }
 
   modelInfo(): ModelInfo {
@@ -190,12 +197,7 @@ export class LlamaEngine implements Engine {
     const started = performance.now();
     let context;
     try {
-      context = await model.createContext({
-        contextSize: options.contextSize ?? model.trainContextSize,
-        sequences: options.sequencesPerContext,
-        threads: options.threads,
-        lora: { adapters: [{ filePath: loraPath, scale }] },
-      });
+      context = await model.createContext({ ...this.#contextOptions(model, options), lora: { adapters: [{ filePath: loraPath, scale }] } });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.#emit({ type: "adapter_load_failed", name, message });

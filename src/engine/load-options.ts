@@ -16,6 +16,7 @@ export function engineLoadOptions(
     maxQueue: config.engine.maxQueue,
     queueTimeoutMs: config.engine.queueTimeoutMs,
     stepAlignMaxWaitMs: config.engine.stepAlignMaxWaitMs,
+    batchOrder: config.engine.batchOrder,
     ...overrides,
   };
 }

@@ -13,6 +13,7 @@
  * - `InvalidRequestError`        a bad grammar/JSON schema, tool definition or sampling value,
  * - `ClientAbortedError`         the caller's `AbortSignal` fired.
  */
+import type { BatchOrder } from "./batch-order.js";
 
 export type GpuSetting = false | "auto" | "cuda" | "vulkan" | "metal";
 
@@ -35,6 +36,8 @@ export interface EngineLoadOptions {
    * one batch (see step-barrier.ts); 0 turns the alignment off. Default 100.
    */
   readonly stepAlignMaxWaitMs?: number;
+  /** How each decode batch is filled (see batch-order.ts). Default "generation-first". */
+  readonly batchOrder?: BatchOrder;
 }
 
 export interface ModelInfo {
