@@ -14,8 +14,8 @@
  *
  * `--mixed` serves a random LoRA as a real adapter pack and sends every other request through it (gateway:
  * `x-prism-route`, llama-server: per-request `lora`, in-process: a second context). `--ablation` adds the
- * gateway without this issue's levers (Node's 4-thread libuv pool, no step alignment, node-llama-cpp's even
- * batch share) and the gateway with only the batch order switched back to the even share.
+ * gateway without this issue's levers (Node's 4-thread libuv pool, no step alignment) and the gateway with
+ * the other batch order (generating sequences first, then prompts in arrival order).
  *
  *   npx tsx bench/engine.ts [--model PATH] [--large] [--mixed] [--ablation] [--concurrency 1,4,8] [--rounds 3]
  *                           [--tokens 64] [--llama-server PATH | env PRISM_LLAMA_SERVER] [--json out.json]
@@ -45,7 +45,7 @@ const { values } = parseArgs({
     "context-size": { type: "string", default: "1024" },
     threads: { type: "string", default: String(os.availableParallelism()) },
     "llama-server": { type: "string", default: process.env.PRISM_LLAMA_SERVER },
-    /** Also run the gateway without this issue's levers, and with only its batch order switched back. */
+    /** Also run the gateway without this issue's levers, and with the other batch order. */
     ablation: { type: "boolean", default: false },
     /** Serve a (random) LoRA pack too and send half the requests through it, half to the base model. */
     mixed: { type: "boolean", default: false },
@@ -65,7 +65,7 @@ const HEALTH_TIMEOUT_MS = 300_000;
 /** ~0.51B parameters in a llama shape (SmolLM2's vocabulary, untied output head). */
 const LARGE_SHAPE: RandomModelShape = { nEmbd: 1024, nLayer: 36, nHead: 16, nHeadKv: 4, nFf: 2816 };
 
-type EngineName = "gateway" | "gateway-no-levers" | "gateway-parallel-batches" | "in-process" | "llama-server";
+type EngineName = "gateway" | "gateway-no-levers" | "gateway-generation-first" | "in-process" | "llama-server";
 /** `routed`: through the model's LoRA (gateway route `writer`, llama-server `lora` scale 1), else the base model. */
 type Generate = (prompt: string, routed: boolean) => Promise<{ tokens: number; ttftMs: number; text: string }>;
 
@@ -167,15 +167,15 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
   const packEnv: NodeJS.ProcessEnv = adapters ? { PRISM_ADAPTERS_DIR: adapters.adaptersDir } : { PRISM_ADAPTERS_DIR: join(".cache", "bench", "no-adapters") };
   const gateway = await startGateway(modelPath, packEnv);
   const plain = values.ablation
-    ? await startGateway(modelPath, { ...packEnv, PRISM_ENGINE_THREADPOOL_SIZE: "null", PRISM_ENGINE_STEP_ALIGN_MAX_WAIT_MS: "0", PRISM_ENGINE_BATCH_ORDER: "parallel" })
+    ? await startGateway(modelPath, { ...packEnv, PRISM_ENGINE_THREADPOOL_SIZE: "null", PRISM_ENGINE_STEP_ALIGN_MAX_WAIT_MS: "0" })
     : null;
-  const parallelBatches = values.ablation ? await startGateway(modelPath, { ...packEnv, PRISM_ENGINE_BATCH_ORDER: "parallel" }) : null;
+  const generationFirst = values.ablation ? await startGateway(modelPath, { ...packEnv, PRISM_ENGINE_BATCH_ORDER: "generation-first" }) : null;
   const llamaServer = LLAMA_SERVER ? await startLlamaServer(LLAMA_SERVER, modelPath, adapters?.loraPath ?? null) : null;
   const inProcess = await InProcessEngine.start({ modelPath, contextSize: CONTEXT, sequences: SLOTS, threads: THREADS, loraPath: adapters?.loraPath ?? null });
   const runners: { engine: EngineName; generate: Generate }[] = [
     { engine: "gateway", generate: overHttp(gateway.origin, "gateway") },
     ...(plain ? [{ engine: "gateway-no-levers" as const, generate: overHttp(plain.origin, "gateway") }] : []),
-    ...(parallelBatches ? [{ engine: "gateway-parallel-batches" as const, generate: overHttp(parallelBatches.origin, "gateway") }] : []),
+    ...(generationFirst ? [{ engine: "gateway-generation-first" as const, generate: overHttp(generationFirst.origin, "gateway") }] : []),
     { engine: "in-process", generate: (prompt, routed) => inProcess.generate(prompt, TOKENS, routed) },
     ...(llamaServer ? [{ engine: "llama-server" as const, generate: overHttp(llamaServer.origin, "llama-server") }] : []),
   ];
@@ -218,7 +218,7 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
   } finally {
     gateway.child.kill("SIGTERM");
     plain?.child.kill("SIGTERM");
-    parallelBatches?.child.kill("SIGTERM");
+    generationFirst?.child.kill("SIGTERM");
     llamaServer?.child.kill("SIGTERM");
     await inProcess.dispose();
   }

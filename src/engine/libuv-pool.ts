@@ -37,6 +37,12 @@ export function planThreadpool(size: number | null, env: NodeJS.ProcessEnv): Thr
   return { action: "reexec", size };
 }
 
+/** The size of this process's libuv pool, as libuv read it at startup (Node's default is 4). */
+export function libuvPoolSize(env: NodeJS.ProcessEnv = process.env): number {
+  const size = Number.parseInt(env.UV_THREADPOOL_SIZE ?? "", 10);
+  return Number.isInteger(size) && size > 0 ? size : 4;
+}
+
 /**
  * Re-runs this process (same node flags, script and arguments) with UV_THREADPOOL_SIZE=size, stdio shared.
  * SIGTERM/SIGINT/SIGHUP are relayed to the child (which drains and exits on its own); an IPC channel lets the

@@ -34,6 +34,7 @@ import {
 import { openGguf } from "../gguf/index.js";
 import { toChatHistory } from "./chat-history.js";
 import { prioritizationFor } from "./batch-order.js";
+import { libuvPoolSize } from "./libuv-pool.js";
 import { ContextPool, commonPrefixLength } from "./context-pool.js";
 import type { StepMember } from "./step-barrier.js";
 import { StopSequenceFilter } from "./stop-filter.js";
@@ -119,7 +120,13 @@ export class LlamaEngine implements Engine {
       // Our reader checks the file first, so a corrupt or foreign file fails with a GgufError naming the file and
       // what is wrong (node-llama-cpp only throws an untyped "failed to load model").
       await (await openGguf(options.modelPath)).close();
-      const llama = await getLlama({ gpu: options.gpu, maxThreads: options.threads, build: "never", logLevel: LlamaLogLevel.error });
+      // On a one-thread libuv pool every model step runs on that thread, so the base and adapter contexts never
+      // decode at once; node-llama-cpp's thread splitter would still give each busy context half the threads and
+      // leave the other cores idle (measured: 45% idle, half the tokens/s with mixed base/adapter traffic). There,
+      // each context gets all `threads` (maxThreads 0 turns the splitter off); otherwise the splitter keeps
+      // concurrent decodes within the cores.
+      const serializedSteps = libuvPoolSize() === 1;
+      const llama = await getLlama({ gpu: options.gpu, maxThreads: serializedSteps ? 0 : options.threads, build: "never", logLevel: LlamaLogLevel.error });
       const model = await llama.loadModel({ modelPath: options.modelPath }).catch((error: unknown) => {
         throw new GgufError(options.modelPath, `the engine could not load it: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       });
@@ -155,7 +162,7 @@ export class LlamaEngine implements Engine {
       contextSize: options.contextSize ?? model.trainContextSize,
       sequences: options.sequencesPerContext,
       threads: options.threads,
-      batching: { itemPrioritizationStrategy: prioritizationFor(options.batchOrder ?? "generation-first") },
+      batching: { itemPrioritizationStrategy: prioritizationFor(options.batchOrder ?? "parallel") },
     };
   }
 

@@ -36,7 +36,7 @@ export interface EngineLoadOptions {
    * one batch (see step-barrier.ts); 0 turns the alignment off. Default 100.
    */
   readonly stepAlignMaxWaitMs?: number;
-  /** How each decode batch is filled (see batch-order.ts). Default "generation-first". */
+  /** How each decode batch is filled (see batch-order.ts). Default "parallel". */
   readonly batchOrder?: BatchOrder;
 }
 
