@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { readGgufHeader } from "../src/gguf/index.js";
 import { floatToHalf } from "../src/gguf/half.js";
-import { llamaTensorShapes, loraAdapterGguf } from "../src/gguf/llama.js";
+import { llamaArchitectureMetadata, llamaTensorShapes, loraAdapterGguf } from "../src/gguf/llama.js";
 import { GgmlType } from "../src/gguf/types.js";
 import { ggufValue, writeGguf, type GgufTensorSpec } from "../src/gguf/writer.js";
 import { mulberry32 } from "../src/random.js";
@@ -50,27 +50,16 @@ export async function writeRandomLlamaModel(
   const nVocab = tokens.value.items.length;
   const s = options.shape;
   const contextLength = 8192;
+  const hyperparams = { ...s, contextLength, ropeFreqBase: 100000, rmsEps: 1e-5 };
   const metadata: [string, GgufValue][] = [
-    ["general.architecture", ggufValue.string("llama")],
-    ["general.type", ggufValue.string("model")],
-    ["general.name", ggufValue.string(`prism-random-${s.nLayer}x${s.nEmbd}-seed${options.seed}`)],
-    ["llama.vocab_size", ggufValue.u32(nVocab)],
-    ["llama.context_length", ggufValue.u32(contextLength)],
-    ["llama.embedding_length", ggufValue.u32(s.nEmbd)],
-    ["llama.block_count", ggufValue.u32(s.nLayer)],
-    ["llama.feed_forward_length", ggufValue.u32(s.nFf)],
-    ["llama.attention.head_count", ggufValue.u32(s.nHead)],
-    ["llama.attention.head_count_kv", ggufValue.u32(s.nHeadKv)],
-    ["llama.rope.dimension_count", ggufValue.u32(s.nEmbd / s.nHead)],
-    ["llama.rope.freq_base", ggufValue.f32(100000)],
-    ["llama.attention.layer_norm_rms_epsilon", ggufValue.f32(1e-5)],
+    ...llamaArchitectureMetadata(`prism-random-${s.nLayer}x${s.nEmbd}-seed${options.seed}`, hyperparams, nVocab),
     ["general.file_type", ggufValue.u32(7)], // MOSTLY_Q8_0
   ];
   for (const [key, value] of source.metadata) if (key.startsWith("tokenizer.")) metadata.push([key, value]);
 
   const random = mulberry32(options.seed);
   const shared = new Map<string, Uint8Array>();
-  const tensors: GgufTensorSpec[] = llamaTensorShapes({ ...s, contextLength }, nVocab).map((t) => {
+  const tensors: GgufTensorSpec[] = llamaTensorShapes(hyperparams, nVocab).map((t) => {
     const n = t.shape.reduce((a, b) => a * b, 1);
     if (t.isNorm) return { name: t.name, shape: t.shape, type: GgmlType.F32, data: new Float32Array(n).fill(1) };
     const key = t.shape.join("x");

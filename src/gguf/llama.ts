@@ -74,13 +74,13 @@ export interface LlamaModelSpec {
   readonly extraMetadata?: readonly [string, GgufValue][];
 }
 
-export function llamaModelGguf(spec: LlamaModelSpec): GgufWriteSpec {
-  const h = llamaHyperparamsSchema.parse(spec.hyperparams);
-  const nVocab = spec.vocab.tokens.length;
-  const metadata: [string, GgufValue][] = [
+/** The `general.*` and `llama.*` keys of a llama model GGUF (no tokenizer). */
+export function llamaArchitectureMetadata(name: string, hyperparams: LlamaHyperparams, nVocab: number): [string, GgufValue][] {
+  const h = llamaHyperparamsSchema.parse(hyperparams);
+  return [
     ["general.architecture", ggufValue.string("llama")],
     ["general.type", ggufValue.string("model")],
-    ["general.name", ggufValue.string(spec.name)],
+    ["general.name", ggufValue.string(name)],
     ["llama.vocab_size", ggufValue.u32(nVocab)],
     ["llama.context_length", ggufValue.u32(h.contextLength)],
     ["llama.embedding_length", ggufValue.u32(h.nEmbd)],
@@ -91,6 +91,14 @@ export function llamaModelGguf(spec: LlamaModelSpec): GgufWriteSpec {
     ["llama.rope.dimension_count", ggufValue.u32(h.nEmbd / h.nHead)],
     ["llama.rope.freq_base", ggufValue.f32(h.ropeFreqBase)],
     ["llama.attention.layer_norm_rms_epsilon", ggufValue.f32(h.rmsEps)],
+  ];
+}
+
+export function llamaModelGguf(spec: LlamaModelSpec): GgufWriteSpec {
+  const h = llamaHyperparamsSchema.parse(spec.hyperparams);
+  const nVocab = spec.vocab.tokens.length;
+  const metadata: [string, GgufValue][] = [
+    ...llamaArchitectureMetadata(spec.name, h, nVocab),
     ...spmTokenizerMetadata(spec.vocab, spec.eotToken === undefined ? {} : { eotToken: spec.eotToken }),
   ];
   if (spec.chatTemplate !== undefined) metadata.push(["tokenizer.chat_template", ggufValue.string(spec.chatTemplate)]);
