@@ -67,6 +67,14 @@ const deps = (extra: { progress?: StageProgress; signal?: AbortSignal; sequentia
 
 const readJsonl = async (path: string) =>
   (await readFile(path, "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { key: string; value: unknown });
+/** A new run folder for `pack` holding a finished run's queries stage (the later stages run again). */
+async function runWithQueriesOf(runDir: string, pack: string): Promise<string> {
+  const run = join(root, pack, "run");
+  await mkdir(run, { recursive: true });
+  for (const f of ["queries.jsonl", "queries.done.json"]) await copyFile(join(runDir, f), join(run, f));
+  return run;
+}
+const writeJsonl = (path: string, rows: readonly unknown[]) => writeFile(path, rows.map((r) => JSON.stringify(r) + "\n").join(""));
 
 describe("prism bootstrap on the fixture model", () => {
   it("runs every stage, counts add up and the pack validates", async () => {
@@ -190,16 +198,14 @@ describe("prism bootstrap on the fixture model", () => {
 
   it("records judged before the logit judge are re-judged on resume, answers kept, to the same data", async () => {
     const runD = join(root, "pack-d", "run");
-    const runE = join(root, "pack-e", "run");
-    await mkdir(runE, { recursive: true });
-    for (const f of ["queries.jsonl", "queries.done.json"]) await copyFile(join(runD, f), join(runE, f));
+    const runE = await runWithQueriesOf(runD, "pack-e");
     // judged.jsonl as an older version wrote it: no probabilities, and no completion marker.
     const original = await readJsonl(join(runD, "judged.jsonl"));
     const stripped = original.map(({ key, value }) => {
       const v = judgedRecordSchema.parse(value);
       return { key, value: { ...v, verdicts: v.verdicts.map(({ probabilities: _p, ...rest }) => rest) } };
     });
-    await writeFile(join(runE, "judged.jsonl"), stripped.map((r) => JSON.stringify(r) + "\n").join(""));
+    await writeJsonl(join(runE, "judged.jsonl"), stripped);
     const rejudged: string[] = [];
     const progress: StageProgress = { start() {}, stop() {}, increment: (stage) => void (stage === "judged" && rejudged.push(stage)) };
     await runBootstrap(deps({ progress, sequential: true }), input("pack-e"));
@@ -210,14 +216,12 @@ describe("prism bootstrap on the fixture model", () => {
 
   it("a stored query asked for another style or subject is generated again, the rest resumed", async () => {
     const runD = join(root, "pack-d", "run");
-    const runF = join(root, "pack-f", "run");
-    await mkdir(runF, { recursive: true });
-    for (const f of ["queries.jsonl", "queries.done.json"]) await copyFile(join(runD, f), join(runF, f));
+    const runF = await runWithQueriesOf(runD, "pack-f");
     const original = await readJsonl(join(runD, "queries.jsonl"));
     const target = original.find((r) => r.key.startsWith("knowledge/"))!;
     // As if the contrast subject list had been different when the run was made.
     const edited = original.map((r) => (r.key === target.key ? { ...r, value: { ...queryRecordSchema.parse(r.value), subject: "an old subject" } } : r));
-    await writeFile(join(runF, "queries.jsonl"), edited.map((r) => JSON.stringify(r) + "\n").join(""));
+    await writeJsonl(join(runF, "queries.jsonl"), edited);
     let queriesDoneAtStart = -1;
     const progress: StageProgress = { start: (stage, _t, done) => stage === "queries" && (queriesDoneAtStart = done), increment() {}, stop() {} };
     await runBootstrap(deps({ progress, sequential: true }), input("pack-f"));
