@@ -15,6 +15,7 @@ import {
   type ChatModelFunctions,
   type ChatWrapper,
   type Llama,
+  type LlamaContext,
   type LlamaContextSequence,
   type LlamaEmbeddingContext,
   type LlamaGrammar,
@@ -33,7 +34,7 @@ import {
 } from "../errors.js";
 import { openGguf } from "../gguf/index.js";
 import { toChatHistory } from "./chat-history.js";
-import { prioritizationFor } from "./batch-order.js";
+import { prioritizationFor, queuedSequenceIds } from "./batch-order.js";
 import { libuvPoolSize } from "./libuv-pool.js";
 import { ContextPool, commonPrefixLength } from "./context-pool.js";
 import type { StepMember } from "./step-barrier.js";
@@ -132,7 +133,7 @@ export class LlamaEngine implements Engine {
       });
       const chatWrapper = resolveChatWrapper(model);
       if (!chatWrapper) throw new InvalidRequestError(`${options.modelPath}: no chat template could be resolved`);
-      const context = await model.createContext(this.#contextOptions(model, options));
+      const context = await this.#createContext(model, options);
       const meta = model.fileInfo.metadata;
       const info: ModelInfo = {
         name: meta.general?.name ?? path.basename(options.modelPath, ".gguf"),
@@ -156,14 +157,18 @@ export class LlamaEngine implements Engine {
     }
   }
 
-  /** One shape for the base and every adapter context. */
-  #contextOptions(model: LlamaModel, options: EngineLoadOptions) {
-    return {
+  /** The base or an adapter context: one shape for all, batches filled in sequence id order (batch-order.ts). */
+  async #createContext(model: LlamaModel, options: EngineLoadOptions, lora?: { filePath: string; scale: number }): Promise<LlamaContext> {
+    let created: LlamaContext | null = null;
+    const context = await model.createContext({
       contextSize: options.contextSize ?? model.trainContextSize,
       sequences: options.sequencesPerContext,
       threads: options.threads,
-      batching: { itemPrioritizationStrategy: prioritizationFor(options.batchOrder ?? "parallel") },
-    };
+      batching: { itemPrioritizationStrategy: prioritizationFor(options.batchOrder ?? "parallel", queuedSequenceIds(() => created)) },
+      ...(lora ? { lora: { adapters: [lora] } } : {}),
+    });
+    created = context;
+    return context;
   }
 
   modelInfo(): ModelInfo {
@@ -204,7 +209,7 @@ export class LlamaEngine implements Engine {
     const started = performance.now();
     let context;
     try {
-      context = await model.createContext({ ...this.#contextOptions(model, options), lora: { adapters: [{ filePath: loraPath, scale }] } });
+      context = await this.#createContext(model, options, { filePath: loraPath, scale });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.#emit({ type: "adapter_load_failed", name, message });
