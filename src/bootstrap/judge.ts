@@ -130,3 +130,42 @@ export function judgeRun(records: readonly JudgedRecord[], settings: JudgeSettin
 
 /** A judged record is complete when every verdict has its probabilities (older records lack them). */
 export const hasVerdictProbabilities = (r: JudgedRecord) => r.verdicts.every((v) => v.probabilities !== undefined);
+
+export interface JudgeReliability {
+  /** Cohen's κ between the winners of the two orders, clipped to [0, 1]: 0 = no better than chance. */
+  readonly kappa: number;
+  /** Share of pairs whose two orders name the same winner. */
+  readonly agreement: number | null;
+  /** Pairs with a winner in both orders. */
+  readonly pairs: number;
+}
+
+/**
+ * How much the judge's verdicts can be trusted, measured on the run itself: a judge that reads the
+ * answers names the same winner when they swap positions. Cohen's κ between the two orders' winners
+ * (persona / baseline / tie) removes the agreement the orders' own winner shares would give by chance.
+ * The logit judge is read with the run's position bias removed whatever `settings.bias` is: with each
+ * pair's own bias removed the orders agree by construction, which says nothing about the judge.
+ */
+export function judgeReliability(records: readonly JudgedRecord[], settings: JudgeSettings): JudgeReliability {
+  const run = estimatePositionBias(records);
+  const pairs: [Winner, Winner][] = [];
+  for (const r of records) {
+    if (r.verdicts.length !== 2) continue;
+    const winners = r.verdicts.map((v) =>
+      settings.mode === "logit" ? marginWinner(personaMargin(v, run.bias), settings.margin) : v.winner,
+    );
+    if (winners[0] != null && winners[1] != null) pairs.push([winners[0], winners[1]]);
+  }
+  if (pairs.length === 0) return { kappa: 0, agreement: null, pairs: 0 };
+  const n = pairs.length;
+  const observed = pairs.filter(([a, b]) => a === b).length / n;
+  const categories: Winner[] = ["persona", "baseline", "tie"];
+  const chance = categories.reduce(
+    (acc, c) => acc + (pairs.filter(([a]) => a === c).length / n) * (pairs.filter(([, b]) => b === c).length / n),
+    0,
+  );
+  // Every pair in one category in both orders: agreement cannot be told from chance.
+  const kappa = chance >= 1 ? 0 : (observed - chance) / (1 - chance);
+  return { kappa: Math.min(1, Math.max(0, kappa)), agreement: observed, pairs: n };
+}

@@ -55,6 +55,12 @@ export const bootstrapOptionsSchema = z.object({
    * `combined` persona wins or a generative/safety persona not beaten by the baseline → apply, plus contrast.
    */
   labels: labelSchemeSchema.default("combined"),
+  /**
+   * `combined` labels: how far a verdict that contradicts the query's persona intent is trusted (0–1),
+   * or `reliability`: the judge's own order agreement beyond chance, measured on the run (Cohen's κ,
+   * judge.ts). 1 is the earlier rule (the verdict decides). On SmolLM2-135M κ is 0.
+   */
+  verdictWeight: z.union([z.literal("reliability"), z.number().min(0).max(1)]).default("reliability"),
   gateArchitecture: z.enum(["mlp", "logistic"]).default("mlp"),
   /**
    * Gate heads trained on stratified folds, logits averaged (src/gate/ensemble.ts); 1 = one head with a

@@ -8,8 +8,8 @@ import { MANIFEST_FILE, packManifestSchema, type BaseModelSpec, type PackManifes
 import { BootstrapError } from "../errors.js";
 import { trainCrossFittedGate } from "../gate/ensemble.js";
 import { trainGateHead, type GateSample, type TrainedGate } from "../gate/train.js";
-import { judgeRun } from "./judge.js";
-import { gateLabel } from "./labels.js";
+import { judgeReliability, judgeRun } from "./judge.js";
+import { gateTarget } from "./labels.js";
 import type { BootstrapModel, GateFeatureExtractor } from "./model.js";
 import { bootstrapOptionsSchema, type BootstrapOptions, type BootstrapOptionsInput } from "./options.js";
 import type { Persona } from "./personas/schema.js";
@@ -120,12 +120,14 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
   const features = await runFeatureStage(runner, deps.features, selection.kept, parallel);
   markers.push(features.marker);
   const judgedByKey = new Map(decided.map((r) => [r.key, r.value]));
+  const reliability = judgeReliability(judged.records.map((r) => r.value), judgement.settings);
+  const verdictWeight = options.verdictWeight === "reliability" ? reliability.kappa : options.verdictWeight;
   const featuresByKey = new Map(features.records.map((r) => [r.key, r.value.features]));
   const samples: (GateSample & { key: string })[] = [];
   for (const q of selection.kept) {
-    const label = gateLabel(q, judgedByKey.get(q.key), options.labels);
-    if (label === null) continue;
-    samples.push({ key: q.key, label, features: Float32Array.from(featuresByKey.get(q.key)!) });
+    const target = gateTarget(q, judgedByKey.get(q.key), options.labels, verdictWeight);
+    if (target === null) continue;
+    samples.push({ key: q.key, ...target, features: Float32Array.from(featuresByKey.get(q.key)!) });
   }
   const labelCounts = { apply: samples.filter((s) => s.label === "apply").length, retain: samples.filter((s) => s.label === "retain").length };
   if (labelCounts.apply === 0 || labelCounts.retain === 0) {
@@ -175,7 +177,7 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
     counts: report.totals,
     verdicts: report.verdicts,
     judge: report.judge,
-    gate: { labels: options.labels, ...gate.report },
+    gate: { labels: options.labels, verdictWeight, judgeReliability: reliability, ...gate.report },
     personas: personas.map((p) => p.name),
   };
   const manifest: PackManifestInput = {

@@ -13,6 +13,12 @@ export interface GateSample {
   readonly features: Float32Array;
   /** Class name, one of `options.classes`. */
   readonly label: string;
+  /**
+   * How sure the label is (0.5–1, default 1): the training target puts this probability on `label` and
+   * the rest evenly on the other classes (a per-sample soft label, e.g. a label from a judge that is
+   * right only part of the time).
+   */
+  readonly confidence?: number;
 }
 
 export const trainGateOptionsSchema = z.object({
@@ -85,6 +91,8 @@ function geluGrad(x: number): number {
 interface Row {
   readonly x: Float32Array; // normalised
   readonly y: number;
+  /** Target probability of class y; the rest is spread over the other classes. */
+  readonly confidence: number;
 }
 
 export function trainGateHead(samples: readonly GateSample[], options: TrainGateOptions): TrainedGate {
@@ -98,7 +106,9 @@ export function trainGateHead(samples: readonly GateSample[], options: TrainGate
     if (s.features.length !== dim) throw new RangeError(`sample ${i}: ${s.features.length} features, expected ${dim}`);
     const y = opts.classes.indexOf(s.label);
     if (y < 0) throw new RangeError(`sample ${i}: unknown label '${s.label}'`);
-    return { features: s.features, y };
+    const confidence = s.confidence ?? 1;
+    if (!(confidence >= 0.5 && confidence <= 1)) throw new RangeError(`sample ${i}: confidence ${confidence} is not in [0.5, 1]`);
+    return { features: s.features, y, confidence };
   });
   const perClassCount = opts.classes.map((_, c) => labelled.filter((s) => s.y === c).length);
   if (perClassCount.filter((n) => n > 0).length < 2) {
@@ -131,8 +141,9 @@ export function trainGateHead(samples: readonly GateSample[], options: TrainGate
   const std = Float64Array.from(sq, (v) => Math.sqrt(v / train.length));
   const normalise = (f: Float32Array): Float32Array =>
     Float32Array.from(f, (v, i) => (v - mean[i]!) / (std[i]! > 1e-8 ? std[i]! : 1));
-  const trainRows: Row[] = train.map((s) => ({ x: normalise(s.features), y: s.y }));
-  const heldRows: Row[] = heldOut.map((s) => ({ x: normalise(s.features), y: s.y }));
+  const trainRows: Row[] = train.map((s) => ({ x: normalise(s.features), y: s.y, confidence: s.confidence }));
+  const heldRows: Row[] = heldOut.map((s) => ({ x: normalise(s.features), y: s.y, confidence: s.confidence }));
+  const target = (r: Row, c: number) => (c === r.y ? r.confidence : (1 - r.confidence) / (C - 1));
 
   // PRISM's class weights: N / (C · N_c), counted on the training split.
   const trainCounts = opts.classes.map((_, c) => trainRows.filter((r) => r.y === c).length);
@@ -188,8 +199,9 @@ export function trainGateHead(samples: readonly GateSample[], options: TrainGate
     return logits;
   };
 
-  const backward = (x: Float32Array, probs: Float64Array, y: number, scale: number): void => {
-    for (let c = 0; c < C; c++) dLogits[c] = (probs[c]! - (c === y ? 1 : 0)) * scale;
+  const backward = (r: Row, probs: Float64Array, scale: number): void => {
+    const x = r.x;
+    for (let c = 0; c < C; c++) dLogits[c] = (probs[c]! - target(r, c)) * scale;
     if (isMlp) {
       const [W1, b1, W2, b2] = params as [Param, Param, Param, Param];
       dHidden.fill(0);
@@ -229,7 +241,10 @@ export function trainGateHead(samples: readonly GateSample[], options: TrainGate
     for (const r of rows) {
       const p = forward(r.x, false);
       const w = classWeight[r.y]!;
-      loss -= w * Math.log(Math.max(p[r.y]!, 1e-12));
+      for (let c = 0; c < C; c++) {
+        const t = target(r, c);
+        if (t > 0) loss -= w * t * Math.log(Math.max(p[c]!, 1e-12));
+      }
       weightSum += w;
       let top = 0;
       for (let c = 1; c < C; c++) if (p[c]! > p[top]!) top = c;
@@ -268,7 +283,7 @@ export function trainGateHead(samples: readonly GateSample[], options: TrainGate
       for (const i of batch) {
         const r = trainRows[i]!;
         const probs = forward(r.x, true);
-        backward(r.x, probs, r.y, classWeight[r.y]! / weightSum);
+        backward(r, probs, classWeight[r.y]! / weightSum);
       }
       step++;
       const lr = opts.learningRate * 0.5 * (1 + Math.cos((Math.PI * (step - 1)) / totalSteps));

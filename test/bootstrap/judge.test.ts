@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import {
   decideLogitOutcome,
   estimatePositionBias,
+  judgeReliability,
   judgeRun,
   normaliseVerdictMass,
   VERDICT_SPELLINGS,
@@ -52,6 +53,43 @@ function pair(delta: number, bias: number, persona = "writing"): JudgedRecord {
     reason: "split",
   };
 }
+
+describe("judge reliability (Cohen's κ of the two orders)", () => {
+  const deltas = [0.15, 0.05, -0.1, 0.2, -0.05, 0.08, -0.12, 0.03];
+
+  it("is high for a judge that reads the answers, whatever its constant position bias", () => {
+    const r = judgeReliability(deltas.map((d) => pair(d, 0.6)), { mode: "logit", margin: 0, bias: "run" });
+    expect(r.pairs).toBe(deltas.length);
+    expect(r.agreement).toBe(1);
+    expect(r.kappa).toBe(1);
+  });
+
+  it("is 0 for a judge whose pair-to-pair bias swamps the answers (SmolLM2-135M), even when pair bias is removed", () => {
+    // Content signal ±0.01, position bias varying 0.57–0.93 between prompts: the orders disagree.
+    const biases = [0.57, 0.93, 0.7, 0.88, 0.62, 0.91, 0.75, 0.8];
+    const records = biases.map((b, i) => pair(i % 2 ? 0.01 : -0.01, b));
+    for (const bias of ["run", "pair"] as const) {
+      const r = judgeRun(records, { mode: "logit", margin: 0, bias });
+      expect(judgeReliability(records, r.settings).kappa).toBe(0);
+    }
+    // Pair-level calibration makes the orders agree by construction; reliability does not read it that way.
+    expect(judgeRun(records, { mode: "logit", margin: 0, bias: "pair" }).logit.every((d) => d.reason !== "split")).toBe(true);
+  });
+
+  it("text judge: a judge that always answers A agrees with itself never; no pairs gives 0", () => {
+    const records = deltas.map((d) => pair(d, 0.6));
+    expect(judgeReliability(records, { mode: "text", margin: 0, bias: "run" })).toEqual({ kappa: 0, agreement: 0, pairs: deltas.length });
+    expect(judgeReliability([], { mode: "logit", margin: 0, bias: "run" })).toEqual({ kappa: 0, agreement: null, pairs: 0 });
+  });
+
+  it("is chance-corrected: agreement the winner shares alone would give scores 0", () => {
+    // Every order names the persona (a judge that always prefers the persona): agreement 1, κ 0.
+    const records = deltas.map((d) => pair(Math.abs(d) + 0.3, 0));
+    const r = judgeReliability(records, { mode: "logit", margin: 0, bias: "run" });
+    expect(r.agreement).toBe(1);
+    expect(r.kappa).toBe(0);
+  });
+});
 
 describe("verdict probabilities", () => {
   it("are normalised over A, B and TIE and keep the raw mass", () => {

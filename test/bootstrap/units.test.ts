@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { filterQueries, jaccard, tokenSet } from "../../src/bootstrap/dedupe.js";
-import { gateLabel } from "../../src/bootstrap/labels.js";
+import { gateLabel, gateTarget } from "../../src/bootstrap/labels.js";
 import { BUILTIN_PERSONAS } from "../../src/bootstrap/personas/builtin.js";
 import { loadPersonaDir, parseDomains } from "../../src/bootstrap/personas/load.js";
 import { wordCount } from "../../src/bootstrap/personas/schema.js";
@@ -162,6 +162,23 @@ describe("gate labels", () => {
     expect(gateLabel(q("persona", "generative"), undefined, "combined")).toBe("apply");
     expect(gateLabel(q("persona", "discriminative"), undefined, "combined")).toBe("retain");
     expect(gateLabel(q("persona", "generative"), undefined, "verdict")).toBeNull();
+  });
+  it("combined trusts a verdict against the persona's intent only as far as verdictWeight says", () => {
+    const lost = judged("retain", "baseline-won-both");
+    const won = judged("distill", "persona-won-both");
+    // A judge no better than chance (weight 0): the intent decides, fully.
+    expect(gateTarget(q("persona", "generative"), lost, "combined", 0)).toEqual({ label: "apply", confidence: 1 });
+    expect(gateTarget(q("persona", "discriminative"), won, "combined", 0)).toEqual({ label: "retain", confidence: 1 });
+    // Partly reliable: a soft target between the two labels, on the side of the larger weight.
+    expect(gateTarget(q("persona", "generative"), lost, "combined", 0.3)).toEqual({ label: "apply", confidence: 0.7 });
+    expect(gateTarget(q("persona", "safety"), lost, "combined", 0.8)).toEqual({ label: "retain", confidence: 0.8 });
+    expect(gateTarget(q("persona", "discriminative"), won, "combined", 0.9)).toEqual({ label: "apply", confidence: 0.9 });
+    // A verdict that agrees with the intent, or says nothing (split), never lowers confidence.
+    expect(gateTarget(q("persona", "generative"), won, "combined", 0)).toEqual({ label: "apply", confidence: 1 });
+    expect(gateTarget(q("persona", "generative"), judged("retain", "split"), "combined", 0.9)).toEqual({ label: "apply", confidence: 1 });
+    // Other schemes ignore the weight.
+    expect(gateTarget(q("persona", "generative"), lost, "verdict", 0)).toEqual({ label: "retain", confidence: 1 });
+    expect(gateTarget(q("persona", "discriminative"), won, "intent", 1)).toEqual({ label: "retain", confidence: 1 });
   });
   it("--judged-per-persona judges the first N kept queries of each persona, never contrast queries", () => {
     const kept = ["a/0", "a/1", "a/2", "b/0", "b/3"].map((key) => ({ ...q("persona", "generative"), key, source: key.split("/")[0]! }));

@@ -31,6 +31,21 @@ describe("trainGateHead", () => {
     expect(correct / test.length).toBeGreaterThan(0.85);
   });
 
+  it("a soft label (confidence < 1) pulls the head toward that probability, not to certainty", () => {
+    // One point, always the same features: the best the head can do is give the target probability.
+    const x = Float32Array.from({ length: 16 }, (_, d) => (d < 4 ? 1 : 0));
+    const y = Float32Array.from({ length: 16 }, (_, d) => (d < 4 ? -1 : 0));
+    const data = (confidence: number): GateSample[] =>
+      Array.from({ length: 40 }, (_, i) => (i % 2 ? { features: x, label: "apply", confidence } : { features: y, label: "retain" }));
+    const opts = { features: spec, architecture: "logistic", seed: 1, maxEpochs: 300, patience: 300, heldOutFraction: 0, weightDecay: 0, learningRate: 0.05 } as const;
+    const hard = trainGateHead(data(1), opts).head.forward(x).applyProbability;
+    const soft = trainGateHead(data(0.7), opts).head.forward(x).applyProbability;
+    expect(hard).toBeGreaterThan(0.95);
+    expect(soft).toBeGreaterThan(0.6);
+    expect(soft).toBeLessThan(0.8);
+    expect(() => trainGateHead([{ features: x, label: "apply", confidence: 0.4 }, ...data(1)], opts)).toThrow(/confidence/);
+  });
+
   it("is deterministic for a seed and differs across seeds", () => {
     const data = blobs(120, 16, 3);
     const a = trainGateHead(data, { features: spec, hidden: 16, seed: 5, maxEpochs: 10 });

@@ -66,6 +66,7 @@ interface BootstrapCliOptions {
   judgedPerPersona?: number;
   packPersona?: string;
   gateFolds: number;
+  verdictWeight: "reliability" | number;
 }
 
 export function register(program: Command): void {
@@ -97,6 +98,12 @@ export function register(program: Command): void {
         .default("run"),
     )
     .option("--pack-persona <name>", "persona the persona-prompt pack injects (default: most distill wins)")
+    .option(
+      "--verdict-weight <w>",
+      "combined labels: trust in a verdict that contradicts the persona's intent, 0..1 or 'reliability' (the judge's measured order agreement)",
+      (v: string) => (v === "reliability" ? v : unitInterval(v)),
+      "reliability",
+    )
     .option("--gate-folds <k>", "gate heads trained on k stratified folds, logits averaged (1: one head, 20% held out)", positiveInt, 5)
     .action(async (opts: BootstrapCliOptions) => {
       const modelPath = await resolveModelPath(opts.model);
@@ -139,6 +146,7 @@ export function register(program: Command): void {
               judgedPerPersona: opts.judgedPerPersona ?? null,
               packPersona: opts.packPersona ?? null,
               gateFolds: opts.gateFolds,
+              verdictWeight: opts.verdictWeight,
             },
           },
         );
