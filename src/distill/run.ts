@@ -12,12 +12,14 @@ import type { MatmulKernels } from "./kernels/matmul.js";
 import { loadStudentWeights } from "./model/gguf-student.js";
 import { LlamaStudent } from "./model/llama.js";
 import { loraParamCount } from "./model/lora.js";
+import { shareStudentWeights } from "./model/weights.js";
 import { writeLoraGguf } from "./lora-gguf.js";
 import { type DistillConfigInput, distillConfigSchema } from "./train/config.js";
 import { type DistillSample, buildSample, loadDistillData } from "./train/dataset.js";
 import { loadPromptTokenizer } from "./train/prompt-tokenizer.js";
 import { loadRetainData, retainSample } from "./train/retain.js";
 import { mulberry32 } from "../random.js";
+import { SequencePool } from "./train/sequence-pool.js";
 import { type TrainProgress, type TrainResult, trainDistill } from "./train/trainer.js";
 
 export const LORA_FILE = "lora.gguf";
@@ -31,6 +33,11 @@ export interface RunDistillOptions {
   readonly config: DistillConfigInput;
   readonly kernels: MatmulKernels;
   readonly threads: number;
+  /**
+   * Worker threads that each train one sequence of an accumulation group next to the calling thread (sequence
+   * parallelism; `kernels` must then be one-thread wasm kernels). 0 or absent: one sequence at a time.
+   */
+  readonly sequenceWorkers?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: TrainProgress) => void;
   readonly onStage?: (message: string) => void;
@@ -93,7 +100,9 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
     );
   }
   o.onStage?.(`loading ${basename(o.modelPath)} as f32 student`);
-  const weights = await loadStudentWeights(o.modelPath);
+  const sequenceWorkers = o.sequenceWorkers ?? 0;
+  // Sequence workers read the weights in place: one shared copy instead of one per thread (the loaded one is dropped).
+  const weights = sequenceWorkers > 0 ? shareStudentWeights(await loadStudentWeights(o.modelPath)) : await loadStudentWeights(o.modelPath);
   const mb = manifest.data.baseModel;
   if (mb.embeddingLength !== weights.shape.dim || mb.blockCount !== weights.shape.layers || mb.vocabSize !== weights.shape.vocab) {
     throw new DistillError(
@@ -115,17 +124,24 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
     `training: ${train.length} samples (${heldOut.length} held out, ${dropped} too long)` +
       (retainData !== null ? ` + ${retain.length} retain samples × ${config.retainWeight}` : ""),
   );
-  const result = await trainDistill({
-    student,
-    train,
-    heldOut,
-    retain,
-    config,
-    dataHash,
-    checkpointDir: join(o.packDir, CHECKPOINT_DIR),
-    signal: o.signal,
-    onProgress: o.onProgress,
-  });
+  const pool = sequenceWorkers > 0 ? await SequencePool.create(student, sequenceWorkers) : undefined;
+  let result: TrainResult;
+  try {
+    result = await trainDistill({
+      student,
+      train,
+      heldOut,
+      retain,
+      config,
+      dataHash,
+      checkpointDir: join(o.packDir, CHECKPOINT_DIR),
+      signal: o.signal,
+      onProgress: o.onProgress,
+      ...(pool !== undefined ? { pool } : {}),
+    });
+  } finally {
+    await pool?.close();
+  }
   const sampleCounts = { train: train.length, heldOut: heldOut.length, dropped };
   if (result.interrupted) return { ...result, loraPath: null, samples: sampleCounts };
 
@@ -154,7 +170,7 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
         ...(retainData !== null
           ? { retain: { samples: retain.length, weight: config.retainWeight, klBefore: result.retainKlBefore, klAfter: result.retainKlAfter } }
           : {}),
-        kernels: o.kernels.name,
+        kernels: sequenceWorkers > 0 ? `${o.kernels.name} ×${sequenceWorkers + 1} sequences` : o.kernels.name,
         finishedAt: new Date().toISOString(),
       },
     },

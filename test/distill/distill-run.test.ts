@@ -280,7 +280,7 @@ describe("prism distill (runDistill) on the fixture model", () => {
     );
   });
 
-  it("runs as `prism distill` from the command line with the WebAssembly kernels", async () => {
+  it("runs as `prism distill` from the command line with the WebAssembly kernels, one sequence per thread", async () => {
     const pack = join(fx.dir, "cli");
     await cp(fx.pack, pack, { recursive: true });
     const { stdout } = await promisify(execFile)(
@@ -291,7 +291,8 @@ describe("prism distill (runDistill) on the fixture model", () => {
     expect(stdout).toMatch(/wrote .*lora\.gguf/);
     expect(stdout).toMatch(/held-out KL·T² \d+\.\d+ → \d+\.\d+/);
     const manifest = JSON.parse(await readFile(join(pack, "manifest.json"), "utf8"));
-    expect(manifest.provenance.distill.kernels).toBe("wasm-simd×2");
+    // Two threads and accumulation 2: one sequence per thread by default.
+    expect(manifest.provenance.distill.kernels).toBe("wasm-simd×1 ×2 sequences");
     expect(manifest.provenance.distill.steps).toBe(3);
   }, 180_000);
 });

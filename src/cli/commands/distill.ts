@@ -18,6 +18,12 @@ function nonNegativeNumber(value: string): number {
   return n;
 }
 
+function heldOutFraction(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 0.5) throw new InvalidArgumentError("must be a number between 0 and 0.5");
+  return n;
+}
+
 interface DistillCliOptions {
   pack: string;
   data?: string;
@@ -35,6 +41,8 @@ interface DistillCliOptions {
   kernels: "auto" | "wasm" | "js";
   f16?: boolean;
   retainWeight?: number;
+  heldOut?: number;
+  parallel: "auto" | "kernels" | "sequences";
 }
 
 export function register(program: Command): void {
@@ -57,9 +65,16 @@ export function register(program: Command): void {
     .option("--kernels <kind>", "matmul kernels: auto | wasm | js", "auto")
     .option("--f16", "write the adapter as F16 (default F32)")
     .option("--retain-weight <w>", "weight of the retain term on retain.jsonl (KL to the base model; default 0 = off)", nonNegativeNumber)
+    .option(
+      "--parallel <mode>",
+      "how threads share the work: sequences (one sequence of an accumulation group per thread), kernels (every product split across threads), auto (sequences with wasm kernels, more than one thread and accumulation > 1)",
+      "auto",
+    )
+    .option("--held-out <fraction>", "share of distill samples held out for the KL before/after (0…0.5, default 0.1)", heldOutFraction)
     .action(async (opts: DistillCliOptions) => {
       const modelPath = await resolveModelPath(opts.model);
       if (!["auto", "wasm", "js"].includes(opts.kernels)) throw new DistillError(`--kernels must be auto, wasm or js`);
+      if (!["auto", "kernels", "sequences"].includes(opts.parallel)) throw new DistillError(`--parallel must be auto, kernels or sequences`);
       const abort = new AbortController();
       const onSigint = () => {
         process.stderr.write("\nstopping after this step; a checkpoint is written and a rerun resumes\n");
@@ -70,7 +85,13 @@ export function register(program: Command): void {
         { format: "distill |{bar}| step {value}/{total} | loss {loss} | {tps} tok/s | ETA {eta_formatted}", hideCursor: true },
         Presets.shades_classic,
       );
-      const kernels = await createKernels(opts.kernels, opts.threads);
+      const sequences =
+        opts.threads > 1 &&
+        opts.kernels !== "js" &&
+        (opts.parallel === "sequences" || (opts.parallel === "auto" && (opts.accumulation ?? 16) > 1));
+      if (opts.parallel === "sequences" && !sequences) throw new DistillError("--parallel sequences needs --threads > 1 and wasm kernels");
+      // Sequence parallelism: one kernel thread per sequence, threads − 1 sequence workers next to this thread.
+      const kernels = await createKernels(sequences ? "wasm" : opts.kernels, sequences ? 1 : opts.threads);
       let started = false;
       try {
         const result = await runDistill({
@@ -79,6 +100,7 @@ export function register(program: Command): void {
           modelPath,
           kernels,
           threads: opts.threads,
+          ...(sequences ? { sequenceWorkers: opts.threads - 1 } : {}),
           signal: abort.signal,
           config: {
             seed: opts.seed,
@@ -92,6 +114,7 @@ export function register(program: Command): void {
             ...(opts.checkpointEvery !== undefined ? { checkpointEvery: opts.checkpointEvery } : {}),
             ...(opts.f16 ? { outputType: "f16" as const } : {}),
             ...(opts.retainWeight !== undefined ? { retainWeight: opts.retainWeight } : {}),
+            ...(opts.heldOut !== undefined ? { heldOutFraction: opts.heldOut } : {}),
           },
           onStage: (m) => process.stderr.write(`${m}\n`),
           onProgress: (p) => {

@@ -68,6 +68,26 @@ type Op = { readonly kind: "nt"; readonly lda: number; readonly ldb: number } | 
 
 const packedNt = (k: number): Op => ({ kind: "nt", lda: 4 * k, ldb: 4 * k });
 
+/** One pinned weight: its shape and byte offsets of W and Wᵀ in wasm memory. */
+interface PinRecord {
+  readonly rows: number;
+  readonly cols: number;
+  readonly p: number;
+  readonly t: number;
+}
+
+/**
+ * What a kernel set on another thread needs to compute with this one's pinned weights: the shared memory, the
+ * compiled module, the pins in the order they were made, and its own scratch arena (byte range) in that memory.
+ * Structured-cloneable, so it travels to a worker in a message.
+ */
+export interface WasmKernelShare {
+  readonly memory: WasmMemory;
+  readonly module: object;
+  readonly pins: readonly PinRecord[];
+  readonly arena: { readonly start: number; readonly end: number };
+}
+
 export class WasmKernels implements MatmulKernels {
   readonly name: string;
   private heapTop = 0;
@@ -75,9 +95,16 @@ export class WasmKernels implements MatmulKernels {
   private readonly pinned = new WeakMap<Float32Array, number>();
   private readonly pinnedT = new WeakMap<Float32Array, number>();
   private readonly ctrl: Int32Array;
+  /** Pins in call order, so a kernel set attached on another thread can map its own arrays to them. */
+  private readonly pinLog: PinRecord[] = [];
+  /** Attached sets take their pins from the owner's log instead of copying weights. */
+  private replay: { readonly pins: readonly PinRecord[]; next: number } | null = null;
+  /** End of this set's scratch arena once the memory is shared between kernel sets (bytes); none before. */
+  private heapLimit = Infinity;
 
   private constructor(
     private readonly memory: WasmMemory,
+    private readonly module: object,
     private readonly ntFn: NtFn,
     private readonly mmFn: MmFn,
     private readonly workers: readonly Worker[],
@@ -107,7 +134,43 @@ export class WasmKernels implements MatmulKernels {
       }),
     );
     for (const w of workers) w.unref();
-    return new WasmKernels(memory, instance.exports["nt"] as NtFn, instance.exports["mm"] as MmFn, workers, ctrl);
+    return new WasmKernels(memory, module, instance.exports["nt"] as NtFn, instance.exports["mm"] as MmFn, workers, ctrl);
+  }
+
+  /**
+   * A kernel set for another thread (see `shareArenas`): the same memory and pinned weights, its own scratch
+   * arena, no worker threads of its own. Its `pinFrozen` calls must come in the owner's order (a student built
+   * from the same weights makes them so); a mismatch is an error, never a silent wrong weight.
+   */
+  static async attach(share: WasmKernelShare): Promise<WasmKernels> {
+    const instance = await wasmApi.instantiate(share.module, { env: { memory: share.memory } });
+    const k = new WasmKernels(share.memory, share.module, instance.exports["nt"] as NtFn, instance.exports["mm"] as MmFn, [], new SharedArrayBuffer(4 * (CTRL_FIELDS + 2)));
+    k.replay = { pins: share.pins, next: 0 };
+    k.heapTop = share.arena.start;
+    k.heapLimit = share.arena.end;
+    return k;
+  }
+
+  /**
+   * Splits the scratch space after the pinned weights into `1 + count` arenas of `arenaBytes` (this set keeps
+   * the first) and returns one share per other arena, so `count` kernel sets on other threads can run products
+   * at the same time as this one. Pin every weight first: pinning after sharing is refused.
+   */
+  shareArenas(count: number, arenaBytes: number): WasmKernelShare[] {
+    if (this.workers.length > 0) throw new Error("kernel sets sharing memory run one thread each (create with threads = 1)");
+    const start = (this.heapTop + PAGE - 1) & ~(PAGE - 1);
+    const end = start + (count + 1) * arenaBytes;
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    this.f32 = new Float32Array(this.memory.buffer);
+    this.heapTop = start;
+    this.heapLimit = start + arenaBytes;
+    return Array.from({ length: count }, (_, i) => ({
+      memory: this.memory,
+      module: this.module,
+      pins: [...this.pinLog],
+      arena: { start: start + (i + 1) * arenaBytes, end: start + (i + 2) * arenaBytes },
+    }));
   }
 
   async dispose(): Promise<void> {
@@ -119,12 +182,23 @@ export class WasmKernels implements MatmulKernels {
   /** Copies frozen weights [rows, cols] into wasm memory once, in both layouts. */
   pinFrozen(w: Float32Array, rows: number, cols: number): void {
     if (this.pinned.has(w) || rows % 4 !== 0 || cols % 4 !== 0) return;
+    if (this.replay !== null) {
+      const pin = this.replay.pins[this.replay.next++];
+      if (pin === undefined || pin.rows !== rows || pin.cols !== cols) {
+        throw new Error(`attached kernels: pin ${this.replay.next - 1} is [${rows}, ${cols}], the owner's is ${pin ? `[${pin.rows}, ${pin.cols}]` : "missing"}`);
+      }
+      this.pinned.set(w, pin.p);
+      this.pinnedT.set(w, pin.t);
+      return;
+    }
+    if (this.heapLimit !== Infinity) throw new Error("weights must be pinned before the kernel memory is shared");
     const p = this.alloc(w.length);
     this.f32.set(w, p / 4);
     this.pinned.set(w, p);
     const t = this.alloc(w.length);
     transposeInto(w, rows, cols, this.f32, t / 4, rows);
     this.pinnedT.set(w, t);
+    this.pinLog.push({ rows, cols, p, t });
   }
 
   nt(a: Float32Array, b: Float32Array, out: Float32Array, m: number, n: number, k: number, accumulate: boolean): void {
@@ -252,6 +326,9 @@ export class WasmKernels implements MatmulKernels {
   private alloc(floats: number): number {
     const p = this.heapTop;
     const end = p + ((floats * 4 + 15) & ~15);
+    if (end > this.heapLimit) {
+      throw new RangeError(`wasm scratch arena full: ${(end - p) >> 20} MB more needed; sequences this long need a larger arena`);
+    }
     const have = this.memory.buffer.byteLength;
     if (end > have) {
       this.memory.grow(Math.ceil((end - have) / PAGE));

@@ -31,7 +31,7 @@ interface LoraCache {
 }
 
 /** A layer's projections that read the same input, concatenated [Σout, in] so each pair/triple is one product. */
-interface FusedLayerWeights {
+export interface FusedLayerWeights {
   /** attn_q | attn_k | attn_v */
   readonly qkv: Float32Array;
   /** ffn_gate | ffn_up */
@@ -60,6 +60,11 @@ interface LayerCache {
 export interface StudentOptions {
   /** Query rows per attention block: keys beyond a block's last row are skipped (causal mask). Default 64. */
   readonly attentionBlock?: number;
+  /**
+   * The fused projections of another student over the same weights (`fusedWeights`), so students on several
+   * threads share one copy instead of concatenating their own.
+   */
+  readonly fused?: readonly FusedLayerWeights[];
 }
 
 export class LlamaStudent {
@@ -67,8 +72,12 @@ export class LlamaStudent {
   private ropeSin = new Float32Array(0);
   private ropeLen = 0;
 
-  private readonly attentionBlock: number;
+  readonly attentionBlock: number;
   private readonly fused: readonly FusedLayerWeights[];
+  /** The fused q|k|v and gate|up matrices per layer (shared memory when the weights are). */
+  get fusedWeights(): readonly FusedLayerWeights[] {
+    return this.fused;
+  }
   /** Temporaries reused across layers and steps (hundreds of MB of garbage per step otherwise). */
   private readonly scratchBuffers = new Map<string, Float32Array>();
 
@@ -82,8 +91,8 @@ export class LlamaStudent {
     const { dim: D, ffnDim: F } = shape;
     const Q = shape.heads * shape.headDim, KV = shape.kvHeads * shape.headDim;
     // Fewer, larger products: one input copy and one thread hand-off instead of three (q, k, v) or two (gate, up).
-    this.fused = weights.layers.map((layer) => {
-      const f = {
+    this.fused = weights.layers.map((layer, l) => {
+      const f = options.fused?.[l] ?? {
         qkv: concatRows([layer.proj.attn_q, layer.proj.attn_k, layer.proj.attn_v]),
         gateUp: concatRows([layer.proj.ffn_gate, layer.proj.ffn_up]),
       };
@@ -570,7 +579,9 @@ export function rmsNormBackward(x: Float32Array, rs: Float32Array, w: Float32Arr
 
 /** Rows of all matrices stacked: [Σrows, cols]. */
 function concatRows(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  const n = parts.reduce((sum, p) => sum + p.length, 0);
+  // Shared weights give shared fused copies, so other threads' students can use them too.
+  const out = parts[0]?.buffer instanceof SharedArrayBuffer ? new Float32Array(new SharedArrayBuffer(4 * n)) : new Float32Array(n);
   let at = 0;
   for (const p of parts) {
     out.set(p, at);

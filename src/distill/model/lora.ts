@@ -70,3 +70,27 @@ export function loraArrays(p: LoraParams): Float32Array[] {
 export function loraParamCount(p: LoraParams): number {
   return loraArrays(p).reduce((n, a) => n + a.length, 0);
 }
+
+/** A copy in SharedArrayBuffers (same layout), so worker threads read the parameters or write gradients in place. */
+export function shareLora(p: LoraParams): LoraParams {
+  const copy = (src: Float32Array) => {
+    const out = new Float32Array(new SharedArrayBuffer(src.byteLength));
+    out.set(src);
+    return out;
+  };
+  return {
+    rank: p.rank,
+    alpha: p.alpha,
+    layers: p.layers.map((layer) => {
+      if (layer === null) return null;
+      const out = {} as Record<LoraTarget, LoraPair>;
+      for (const t of loraTargets) out[t] = { a: copy(layer[t].a), b: copy(layer[t].b) };
+      return out;
+    }),
+  };
+}
+
+/** True when every parameter array lives in shared memory. */
+export function isSharedLora(p: LoraParams): boolean {
+  return loraArrays(p).every((a) => a.buffer instanceof SharedArrayBuffer);
+}

@@ -48,3 +48,26 @@ export function randomStudentWeights(shape: LlamaShape, rng: () => number, scale
     output: shape.tiedOutput ? tokenEmbd : rand(shape.vocab * shape.dim, 1 / Math.sqrt(shape.dim)),
   };
 }
+
+/** A copy of `src` in a SharedArrayBuffer, so worker threads can read it without copying. */
+export function sharedCopy(src: Float32Array): Float32Array {
+  const out = new Float32Array(new SharedArrayBuffer(src.byteLength));
+  out.set(src);
+  return out;
+}
+
+/** The weights in shared memory (a tied head stays tied), for students on several threads over one copy. */
+export function shareStudentWeights(w: StudentWeights): StudentWeights {
+  const tokenEmbd = sharedCopy(w.tokenEmbd);
+  return {
+    shape: w.shape,
+    tokenEmbd,
+    layers: w.layers.map((layer) => ({
+      attnNorm: sharedCopy(layer.attnNorm),
+      ffnNorm: sharedCopy(layer.ffnNorm),
+      proj: Object.fromEntries(loraTargets.map((t) => [t, sharedCopy(layer.proj[t])])) as Record<LoraTarget, Float32Array>,
+    })),
+    outputNorm: sharedCopy(w.outputNorm),
+    output: w.output === w.tokenEmbd ? tokenEmbd : sharedCopy(w.output),
+  };
+}

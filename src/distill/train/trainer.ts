@@ -6,13 +6,15 @@
 import { createHash } from "node:crypto";
 import { DistillError } from "../../errors.js";
 import type { LlamaStudent } from "../model/llama.js";
-import { type LoraParams, initLora, loraArrays, zerosLike } from "../model/lora.js";
+import { type LoraParams, initLora, loraArrays, shareLora, zerosLike } from "../model/lora.js";
 import { AdamW, globalNorm, scaleArrays } from "./adamw.js";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import type { DistillConfig } from "./config.js";
 import type { DistillSample } from "./dataset.js";
 import { topKDistillLoss } from "./kl-loss.js";
+import { type MicroStepResult, runMicroStep } from "./micro-step.js";
 import { mulberry32 } from "../../random.js";
+import type { SequencePool } from "./sequence-pool.js";
 import { learningRate } from "./schedule.js";
 
 export interface TrainProgress {
@@ -37,6 +39,8 @@ export interface TrainOptions {
   readonly checkpointDir: string;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: TrainProgress) => void;
+  /** Runs an accumulation group's micro-steps on several threads at once (same samples, masks and losses). */
+  readonly pool?: SequencePool;
 }
 
 export interface TrainResult {
@@ -106,7 +110,9 @@ export async function trainDistill(o: TrainOptions): Promise<TrainResult> {
   const retainProbe = retain.slice(0, 32);
   if (o.train.length === 0) throw new DistillError("no training samples (the distill set is empty or every sample exceeds maxLength)");
   const shape = student.weights.shape;
-  const lora = initLora(shape, config.rank, config.alpha, mulberry32(config.seed ^ 0x9e3779b9), config.firstLayer);
+  const initial = initLora(shape, config.rank, config.alpha, mulberry32(config.seed ^ 0x9e3779b9), config.firstLayer);
+  // Sequence workers read the parameters in place, so they live in shared memory then.
+  const lora = o.pool !== undefined ? shareLora(initial) : initial;
   const grads = zerosLike(lora);
   const params = loraArrays(lora);
   const gradArrays = loraArrays(grads);
@@ -149,34 +155,20 @@ export async function trainDistill(o: TrainOptions): Promise<TrainResult> {
       break;
     }
     for (const g of gradArrays) g.fill(0);
-    let lossSum = 0, tokens = 0;
-    for (let a = 0; a < config.accumulation; a++) {
+    const jobs = Array.from({ length: config.accumulation }, (_, a) => {
       const micro = step * config.accumulation + a;
       const epoch = Math.floor(micro / train.length);
-      const sample = train[epochOrder(train.length, config.seed, epoch)[micro % train.length]!]!;
-      const k = sample.topK;
-      const weight = sample.weight ?? 1;
-      const row = new Map(sample.lossPositions.map((p, j) => [p, j]));
-      lossSum += student.forwardBackward(
-        sample.tokens,
-        lora,
-        grads,
-        sample.lossPositions,
-        (pos, logits, grad) => {
-          const j = row.get(pos)!;
-          const l = topKDistillLoss(
-            logits,
-            sample.teacherIds.subarray(j * k, (j + 1) * k),
-            sample.teacherLogits.subarray(j * k, (j + 1) * k),
-            config.temperature,
-            grad,
-          );
-          if (weight !== 1) for (let i = 0; i < grad.length; i++) grad[i] = grad[i]! * weight;
-          return l * weight;
-        },
-        { dropout: config.dropout, rng: mulberry32((config.seed * 2_654_435_761 + micro) >>> 0) },
-      );
-      tokens += sample.lossPositions.length;
+      return { micro, sample: train[epochOrder(train.length, config.seed, epoch)[micro % train.length]!]! };
+    });
+    const settings = { temperature: config.temperature, dropout: config.dropout, seed: config.seed };
+    const results: MicroStepResult[] =
+      o.pool !== undefined
+        ? await o.pool.run(jobs, lora, grads, settings)
+        : jobs.map((j) => runMicroStep(student, j.sample, j.micro, lora, grads, settings));
+    let lossSum = 0, tokens = 0;
+    for (const r of results) {
+      lossSum += r.loss;
+      tokens += r.tokens;
     }
     const loss = lossSum / tokens;
     if (!Number.isFinite(loss)) {
