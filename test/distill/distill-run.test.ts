@@ -242,9 +242,9 @@ describe("prism distill (runDistill) on the fixture model", () => {
     const tok = await loadPromptTokenizer(fx.modelPath, TEST_THREADS);
     const samples = RETAIN.map((q, i) => retainSample(student, `r${i}`, tok.studentPrompt(q), tok.tokenize(RETAIN_ANSWER), K, 256, 1)!);
     await tok.dispose();
-    const base = meanKl(student, null, samples, 2)!;
-    const driftOff = meanKl(student, off.r.lora, samples, 2)!;
-    const driftOn = meanKl(student, on.r.lora, samples, 2)!;
+    const base = (await meanKl(student, null, samples, 2))!;
+    const driftOff = (await meanKl(student, off.r.lora, samples, 2))!;
+    const driftOn = (await meanKl(student, on.r.lora, samples, 2))!;
     expect(driftOff).toBeGreaterThan(base + 1);
     expect(driftOn).toBeLessThan(base + 0.5 * (driftOff - base));
     expect(on.r.retainKlBefore).toBeCloseTo(base, 4);

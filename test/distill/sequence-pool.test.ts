@@ -103,11 +103,12 @@ describe("sequence pool (one sequence per thread)", () => {
 
   it("trains to the same losses and adapter as one sequence at a time", async () => {
     const { student, pool } = await pooled(1);
-    const train = samples(mulberry32(9), 6);
-    const config = distillConfigSchema.parse({ rank: 4, alpha: 8, steps: 4, accumulation: 3, learningRate: 5e-2, dropout: 0.1, heldOutFraction: 0 });
+    const all = samples(mulberry32(9), 9);
+    const train = all.slice(0, 6), heldOut = all.slice(6);
+    const config = distillConfigSchema.parse({ rank: 4, alpha: 8, steps: 4, accumulation: 3, learningRate: 5e-2, dropout: 0.1 });
     const dir = await mkdtemp(join(tmpdir(), "prism-seqpool-"));
     try {
-      const common = { student, train, heldOut: [], config, dataHash: "h" };
+      const common = { student, train, heldOut, config, dataHash: "h" };
       const seq = await trainDistill({ ...common, checkpointDir: join(dir, "a") });
       const par = await trainDistill({ ...common, checkpointDir: join(dir, "b"), pool });
       expect(par.losses).toHaveLength(4);
@@ -115,6 +116,10 @@ describe("sequence pool (one sequence per thread)", () => {
       // B starts at 0: a moved B shows the updates happened (so equal adapters are not two untouched inits).
       expect(seq.lora.layers[1]!.attn_q.b.some((v) => v !== 0)).toBe(true);
       expect(maxRelDiff(par.lora, seq.lora)).toBeLessThan(1e-4);
+      // Held-out KL measured across the threads: the same per-sample sums, added in the same order.
+      expect(par.heldOutKlBefore).toBe(seq.heldOutKlBefore);
+      expect(par.heldOutKlAfter!).toBeCloseTo(seq.heldOutKlAfter!, 4);
+      expect(seq.heldOutKlAfter!).not.toBe(seq.heldOutKlBefore);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

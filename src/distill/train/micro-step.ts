@@ -1,6 +1,6 @@
 /**
- * One micro-step of training: forward + backward of one sample with its seeded dropout, LoRA gradients
- * accumulated into `grads`. The same function runs on the calling thread and in sequence workers, so a sample's
+ * Per-sample work: one micro-step of training (forward + backward of one sample with its seeded dropout, LoRA
+ * gradients accumulated into `grads`) and one sample's KL to the teacher. The same function runs on the calling thread and in sequence workers, so a sample's
  * gradients do not depend on where it ran.
  */
 import type { LlamaStudent } from "../model/llama.js";
@@ -57,4 +57,21 @@ export function runMicroStep(
     { dropout: s.dropout, rng: microStepRng(s.seed, micro) },
   );
   return { loss, tokens: sample.lossPositions.length };
+}
+
+/** KL·T² summed over one sample's response positions (no dropout, no gradients), and how many positions. */
+export function sampleKl(student: LlamaStudent, lora: LoraParams | null, s: DistillSample, temperature: number): MicroStepResult {
+  const V = student.weights.shape.vocab;
+  const logits = student.logits(s.tokens, lora, s.lossPositions);
+  let loss = 0;
+  s.lossPositions.forEach((_, j) => {
+    loss += topKDistillLoss(
+      logits.subarray(j * V, (j + 1) * V),
+      s.teacherIds.subarray(j * s.topK, (j + 1) * s.topK),
+      s.teacherLogits.subarray(j * s.topK, (j + 1) * s.topK),
+      temperature,
+      null,
+    );
+  });
+  return { loss, tokens: s.lossPositions.length };
 }

@@ -18,7 +18,7 @@ import type { FusedLayerWeights, LlamaStudent } from "../model/llama.js";
 import { type LoraParams, isSharedLora, loraArrays, shareLora, zerosLike } from "../model/lora.js";
 import type { StudentWeights } from "../model/weights.js";
 import type { DistillSample } from "./dataset.js";
-import { type MicroStepResult, type MicroStepSettings, runMicroStep } from "./micro-step.js";
+import { type MicroStepResult, type MicroStepSettings, runMicroStep, sampleKl } from "./micro-step.js";
 
 export interface SequenceWorkerData {
   readonly share: WasmKernelShare;
@@ -33,14 +33,25 @@ export interface MicroStepJob {
   readonly micro: number;
 }
 
-export interface SequenceJobMessage {
-  readonly id: number;
-  readonly steps: readonly MicroStepJob[];
-  readonly lora: LoraParams;
-  /** The worker's own gradient arrays (shared memory), zeroed by the worker before the first step. */
-  readonly grads: LoraParams;
-  readonly settings: MicroStepSettings;
-}
+export type SequenceJobMessage =
+  | {
+      readonly kind: "train";
+      readonly id: number;
+      readonly steps: readonly MicroStepJob[];
+      readonly lora: LoraParams;
+      /** The worker's own gradient arrays (shared memory), zeroed by the worker before the first step. */
+      readonly grads: LoraParams;
+      readonly settings: MicroStepSettings;
+    }
+  | {
+      readonly kind: "kl";
+      readonly id: number;
+      readonly samples: readonly DistillSample[];
+      readonly lora: LoraParams | null;
+      readonly temperature: number;
+    };
+
+type JobWithoutId = Omit<Extract<SequenceJobMessage, { kind: "train" }>, "id"> | Omit<Extract<SequenceJobMessage, { kind: "kl" }>, "id">;
 
 export type SequenceReply =
   | { readonly type: "ready" }
@@ -110,12 +121,12 @@ class SequenceWorker {
     return new SequenceWorker(worker);
   }
 
-  run(msg: Omit<SequenceJobMessage, "id">): Promise<readonly MicroStepResult[]> {
+  run(msg: JobWithoutId): Promise<readonly MicroStepResult[]> {
     if (this.failure !== null) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...msg, id } satisfies SequenceJobMessage);
+      this.worker.postMessage({ ...msg, id });
     });
   }
 
@@ -186,7 +197,7 @@ export class SequencePool {
       const steps = jobs.filter((_, i) => i % n === wi + 1).map((j) => ({ sample: compactSample(j.sample), micro: j.micro }));
       if (steps.length === 0) return Promise.resolve([] as readonly MicroStepResult[]);
       w.grads = w.grads !== null && sameLayout(w.grads, lora) ? w.grads : shareLora(zerosLike(lora));
-      return w.run({ steps, lora, grads: w.grads, settings });
+      return w.run({ kind: "train", steps, lora, grads: w.grads, settings });
     });
     // The workers are already computing; the calling thread takes its share meanwhile.
     const own = mine.map((j) => runMicroStep(this.student, j.sample, j.micro, lora, grads, settings));
@@ -200,6 +211,19 @@ export class SequencePool {
       });
     });
     return jobs.map((_, i) => (i % n === 0 ? own[i / n]! : remote[(i % n) - 1]![Math.floor(i / n)]!));
+  }
+
+  /** Each sample's KL·T² to its teacher (summed over its positions), spread over the threads like `run`. */
+  async kl(samples: readonly DistillSample[], lora: LoraParams | null, temperature: number): Promise<MicroStepResult[]> {
+    if (lora !== null && !isSharedLora(lora)) throw new DistillError("the LoRA parameters must be in shared memory (shareLora) for sequence workers");
+    const n = this.threads;
+    const theirs = this.workers.map((w, wi) => {
+      const mine = samples.filter((_, i) => i % n === wi + 1).map(compactSample);
+      return mine.length === 0 ? Promise.resolve([] as readonly MicroStepResult[]) : w.run({ kind: "kl", samples: mine, lora, temperature });
+    });
+    const own = samples.filter((_, i) => i % n === 0).map((s) => sampleKl(this.student, lora, s, temperature));
+    const remote = await Promise.all(theirs);
+    return samples.map((_, i) => (i % n === 0 ? own[i / n]! : remote[(i % n) - 1]![Math.floor(i / n)]!));
   }
 
   async close(): Promise<void> {

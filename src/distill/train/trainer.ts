@@ -12,7 +12,7 @@ import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import type { DistillConfig } from "./config.js";
 import type { DistillSample } from "./dataset.js";
 import { topKDistillLoss } from "./kl-loss.js";
-import { type MicroStepResult, runMicroStep } from "./micro-step.js";
+import { type MicroStepResult, runMicroStep, sampleKl } from "./micro-step.js";
 import { mulberry32 } from "../../random.js";
 import type { SequencePool } from "./sequence-pool.js";
 import { learningRate } from "./schedule.js";
@@ -83,22 +83,19 @@ function epochOrder(n: number, seed: number, epoch: number): Int32Array {
   return order;
 }
 
-/** Mean KL·T² per response token over samples (no dropout). */
-export function meanKl(student: LlamaStudent, lora: LoraParams | null, samples: readonly DistillSample[], temperature: number): number | null {
+/** Mean KL·T² per response token over samples (no dropout); spread over the pool's threads when given. */
+export async function meanKl(
+  student: LlamaStudent,
+  lora: LoraParams | null,
+  samples: readonly DistillSample[],
+  temperature: number,
+  pool?: SequencePool,
+): Promise<number | null> {
+  const perSample = pool !== undefined ? await pool.kl(samples, lora, temperature) : samples.map((s) => sampleKl(student, lora, s, temperature));
   let sum = 0, count = 0;
-  const V = student.weights.shape.vocab;
-  for (const s of samples) {
-    const logits = student.logits(s.tokens, lora, s.lossPositions);
-    s.lossPositions.forEach((_, j) => {
-      sum += topKDistillLoss(
-        logits.subarray(j * V, (j + 1) * V),
-        s.teacherIds.subarray(j * s.topK, (j + 1) * s.topK),
-        s.teacherLogits.subarray(j * s.topK, (j + 1) * s.topK),
-        temperature,
-        null,
-      );
-      count++;
-    });
+  for (const r of perSample) {
+    sum += r.loss;
+    count += r.tokens;
   }
   return count === 0 ? null : sum / count;
 }
@@ -135,7 +132,7 @@ export async function trainDistill(o: TrainOptions): Promise<TrainResult> {
     heldOutKlBefore = saved.heldOutKlBefore;
     opt.step = saved.step;
   } else {
-    heldOutKlBefore = meanKl(student, lora, o.heldOut, config.temperature);
+    heldOutKlBefore = await meanKl(student, lora, o.heldOut, config.temperature, o.pool);
   }
 
   let trainedTokens = 0;
@@ -213,10 +210,10 @@ export async function trainDistill(o: TrainOptions): Promise<TrainResult> {
     totalSteps,
     losses,
     heldOutKlBefore,
-    heldOutKlAfter: interrupted ? null : meanKl(student, lora, o.heldOut, config.temperature),
+    heldOutKlAfter: interrupted ? null : await meanKl(student, lora, o.heldOut, config.temperature, o.pool),
     // B starts at 0, so "before" is the base model itself (top-k truncation keeps it slightly above 0).
-    retainKlBefore: meanKl(student, null, retainProbe, config.temperature),
-    retainKlAfter: interrupted ? null : meanKl(student, lora, retainProbe, config.temperature),
+    retainKlBefore: await meanKl(student, null, retainProbe, config.temperature, o.pool),
+    retainKlAfter: interrupted ? null : await meanKl(student, lora, retainProbe, config.temperature, o.pool),
     trainedTokens,
     tokensPerSecond: elapsed > 0 ? trainedTokens / elapsed : 0,
     resumedFrom: startStep,
