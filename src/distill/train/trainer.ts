@@ -11,7 +11,6 @@ import { AdamW, globalNorm, scaleArrays } from "./adamw.js";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import type { DistillConfig } from "./config.js";
 import type { DistillSample } from "./dataset.js";
-import { topKDistillLoss } from "./kl-loss.js";
 import { type MicroStepResult, runMicroStep, sampleKl } from "./micro-step.js";
 import { mulberry32 } from "../../random.js";
 import type { SequencePool } from "./sequence-pool.js";
