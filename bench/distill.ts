@@ -15,7 +15,6 @@ import { WasmKernels, createKernels } from "../src/distill/kernels/index.js";
 import { loadStudentWeights } from "../src/distill/model/gguf-student.js";
 import { LlamaStudent } from "../src/distill/model/llama.js";
 import { initLora, shareLora, zerosLike } from "../src/distill/model/lora.js";
-import { shareStudentWeights } from "../src/distill/model/weights.js";
 import type { DistillSample } from "../src/distill/train/dataset.js";
 import { topKDistillLoss } from "../src/distill/train/kl-loss.js";
 import { SequencePool } from "../src/distill/train/sequence-pool.js";
@@ -43,14 +42,18 @@ interface Row {
 const cpuTimes = () => os.cpus().reduce((t, c) => ({ idle: t.idle + c.times.idle, total: t.total + c.times.idle + c.times.user + c.times.sys + c.times.nice + c.times.irq }), { idle: 0, total: 0 });
 
 // Shared memory, so the sequence workers read the same copy (the kernels mode computes on it unchanged).
-const weights = shareStudentWeights(await loadStudentWeights(values.model));
+const weights = await loadStudentWeights(values.model, { shared: true });
 const rng = mulberry32(1);
 const lora = shareLora(initLora(weights.shape, 16, 32, rng));
 for (const l of lora.layers) if (l) for (const p of Object.values(l)) p.b.forEach((_, i, b) => (b[i] = (rng() - 0.5) * 0.01));
 const K = 64;
 const rows: Row[] = [];
-let peak = process.memoryUsage().rss;
-const sampleRss = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+/**
+ * The process's RSS high-water mark (the kernel's ru_maxrss). A timer sampling memoryUsage() never fires while
+ * a step computes synchronously, so it missed the step's own peak. Rows run in order, so a row shows at least
+ * the peaks of the rows before it: run one mode per process to see that mode's own peak.
+ */
+const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 for (const kind of values.kernels.split(",") as ("js" | "wasm")[]) {
   for (const threads of values.threads.split(",").map(Number)) {
     if (threads > 1 && !values.parallel.split(",").includes("kernels")) continue;
@@ -63,7 +66,6 @@ for (const kind of values.kernels.split(",") as ("js" | "wasm")[]) {
       const tl = Float32Array.from({ length: K }, () => rng() * 10);
       const grads = zerosLike(lora);
       const tps: number[] = [];
-      peak = process.memoryUsage().rss;
       const times0 = cpuTimes();
       for (let r = 0; r < Number(values.reps); r++) {
         const t0 = performance.now();
@@ -80,7 +82,7 @@ for (const kind of values.kernels.split(",") as ("js" | "wasm")[]) {
       const idleShare = (times1.idle - times0.idle) / Math.max(1, times1.total - times0.total);
       const row: Row = {
         kernels: kernels.name, threads, parallel: "kernels", length, tokensPerSecond: tps, medianTokensPerSecond: sorted[Math.floor(sorted.length / 2)]!,
-        peakRssMb: Math.round(peak / 2 ** 20), idleShare: Number(idleShare.toFixed(2)), loadAvg: Number(os.loadavg()[0]!.toFixed(1)),
+        peakRssMb: peakRssMb(), idleShare: Number(idleShare.toFixed(2)), loadAvg: Number(os.loadavg()[0]!.toFixed(1)),
       };
       rows.push(row);
       process.stderr.write(`${row.kernels} threads=${threads} len=${length}: ${row.medianTokensPerSecond.toFixed(1)} tok/s, RSS ${row.peakRssMb} MB\n`);
@@ -108,7 +110,6 @@ if (values.parallel.split(",").includes("sequences") && values.kernels.split(","
     for (const length of values.lengths.split(",").map(Number)) {
       const grads = zerosLike(lora);
       const tps: number[] = [];
-      peak = process.memoryUsage().rss;
       const times0 = cpuTimes();
       for (let r = 0; r < Number(values.reps); r++) {
         const jobs = Array.from({ length: threads }, (_, i) => ({ sample: randomSample(length, r * threads + i), micro: r * threads + i }));
@@ -122,7 +123,7 @@ if (values.parallel.split(",").includes("sequences") && values.kernels.split(","
       const idleShare = (times1.idle - times0.idle) / Math.max(1, times1.total - times0.total);
       const row: Row = {
         kernels: `${kernels.name} ×${threads} sequences`, threads, parallel: "sequences", length, tokensPerSecond: tps,
-        medianTokensPerSecond: sorted[Math.floor(sorted.length / 2)]!, peakRssMb: Math.round(peak / 2 ** 20),
+        medianTokensPerSecond: sorted[Math.floor(sorted.length / 2)]!, peakRssMb: peakRssMb(),
         idleShare: Number(idleShare.toFixed(2)), loadAvg: Number(os.loadavg()[0]!.toFixed(1)),
       };
       rows.push(row);
@@ -132,10 +133,9 @@ if (values.parallel.split(",").includes("sequences") && values.kernels.split(","
     await kernels.dispose();
   }
 }
-clearInterval(sampleRss);
 const result = { model: values.model, machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model }, note: "shared noisy 2-core machine; short runs", rows };
 console.table(rows.map((r) => ({
   kernels: r.kernels, threads: r.threads, parallel: r.parallel, length: r.length, "tok/s": r.medianTokensPerSecond.toFixed(1),
-  "each rep": r.tokensPerSecond.map((t) => t.toFixed(1)).join(" / "), "RSS MB": r.peakRssMb, idle: r.idleShare, load: r.loadAvg,
+  "each rep": r.tokensPerSecond.map((t) => t.toFixed(1)).join(" / "), "peak RSS MB (so far)": r.peakRssMb, idle: r.idleShare, load: r.loadAvg,
 })));
 if (values.json) await writeFile(values.json, JSON.stringify(result, null, 2) + "\n");

@@ -12,7 +12,6 @@ import type { MatmulKernels } from "./kernels/matmul.js";
 import { loadStudentWeights } from "./model/gguf-student.js";
 import { LlamaStudent } from "./model/llama.js";
 import { loraParamCount } from "./model/lora.js";
-import { shareStudentWeights } from "./model/weights.js";
 import { writeLoraGguf } from "./lora-gguf.js";
 import { type DistillConfigInput, distillConfigSchema } from "./train/config.js";
 import { type DistillSample, buildSample, loadDistillData } from "./train/dataset.js";
@@ -101,8 +100,8 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
   }
   o.onStage?.(`loading ${basename(o.modelPath)} as f32 student`);
   const sequenceWorkers = o.sequenceWorkers ?? 0;
-  // Sequence workers read the weights in place: one shared copy instead of one per thread (the loaded one is dropped).
-  const weights = sequenceWorkers > 0 ? shareStudentWeights(await loadStudentWeights(o.modelPath)) : await loadStudentWeights(o.modelPath);
+  // Sequence workers read the weights in place: one copy in shared memory instead of one per thread.
+  const weights = await loadStudentWeights(o.modelPath, { shared: sequenceWorkers > 0 });
   const mb = manifest.data.baseModel;
   if (mb.embeddingLength !== weights.shape.dim || mb.blockCount !== weights.shape.layers || mb.vocabSize !== weights.shape.vocab) {
     throw new DistillError(
@@ -124,7 +123,7 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
     `training: ${train.length} samples (${heldOut.length} held out, ${dropped} too long)` +
       (retainData !== null ? ` + ${retain.length} retain samples × ${config.retainWeight}` : ""),
   );
-  const pool = sequenceWorkers > 0 ? await SequencePool.create(student, sequenceWorkers) : undefined;
+  const pool = sequenceWorkers > 0 ? await SequencePool.create(student, sequenceWorkers, { maxTokensInFlight: config.maxLength }) : undefined;
   let result: TrainResult;
   try {
     result = await trainDistill({

@@ -10,7 +10,7 @@ import { randomStudentWeights, shareStudentWeights } from "../../src/distill/mod
 import { distillConfigSchema } from "../../src/distill/train/config.js";
 import type { DistillSample } from "../../src/distill/train/dataset.js";
 import { runMicroStep } from "../../src/distill/train/micro-step.js";
-import { SequencePool } from "../../src/distill/train/sequence-pool.js";
+import { SequencePool, scheduleRounds } from "../../src/distill/train/sequence-pool.js";
 import { trainDistill } from "../../src/distill/train/trainer.js";
 import { DistillError } from "../../src/errors.js";
 import { mulberry32 } from "../../src/random.js";
@@ -45,11 +45,11 @@ function samples(rng: () => number, count: number): DistillSample[] {
 }
 
 /** A student over shared weights with one-thread wasm kernels, plus a pool of `workers` sequence workers. */
-async function pooled(workers: number) {
+async function pooled(workers: number, maxTokensInFlight?: number) {
   const weights = shareStudentWeights(randomStudentWeights(shape, mulberry32(7), 0.5));
   const kernels = await WasmKernels.create(1);
   const student = new LlamaStudent(weights, kernels);
-  const pool = await SequencePool.create(student, workers, 8 * 2 ** 20);
+  const pool = await SequencePool.create(student, workers, { arenaBytes: 8 * 2 ** 20, ...(maxTokensInFlight ? { maxTokensInFlight } : {}) });
   disposers.push(() => pool.close(), () => kernels.dispose());
   return { weights, student, pool };
 }
@@ -72,9 +72,16 @@ function maxRelDiff(a: LoraParams, b: LoraParams): number {
 }
 
 describe("sequence pool (one sequence per thread)", () => {
-  for (const workers of [1, 2]) {
-    it(`gives each sample's loss exactly and the group's gradients to float rounding (${workers + 1} threads)`, async () => {
-      const { weights, student, pool } = await pooled(workers);
+  it("schedules rounds of at most `threads` jobs and `maxTokensInFlight` tokens, in order; a longer job runs alone", () => {
+    expect(scheduleRounds([5, 5, 5, 5, 5], 2, 100)).toEqual([[0, 1], [2, 3], [4]]);
+    expect(scheduleRounds([600, 500, 300, 1200, 100, 100], 2, 1024)).toEqual([[0], [1, 2], [3], [4, 5]]);
+    expect(scheduleRounds([4, 4, 4], 3, 8)).toEqual([[0, 1], [2]]);
+    expect(scheduleRounds([], 2, 10)).toEqual([]);
+  });
+
+  for (const [workers, inFlight] of [[1, undefined], [2, undefined], [2, 20]] as const) {
+    it(`gives each sample's loss exactly and the group's gradients to float rounding (${workers + 1} threads, ${inFlight ?? 1024} tokens in flight)`, async () => {
+      const { weights, student, pool } = await pooled(workers, inFlight);
       const lora = loraFor(11);
       const jobs = samples(mulberry32(3), 5).map((sample, i) => ({ sample, micro: 40 + i }));
 

@@ -5,7 +5,7 @@
 import { GgufError } from "../../errors.js";
 import { type GgufFile, openGguf } from "../../gguf/index.js";
 import { type LlamaShape, type LoraTarget, llamaShapeSchema, loraTargets, targetDims } from "./shape.js";
-import type { LayerWeights, StudentWeights } from "./weights.js";
+import { type LayerWeights, type StudentWeights, sharedCopy } from "./weights.js";
 
 export function llamaShapeOf(file: GgufFile): LlamaShape {
   const m = file.metadata;
@@ -31,7 +31,15 @@ export function llamaShapeOf(file: GgufFile): LlamaShape {
   return parsed.data;
 }
 
-export async function loadStudentWeights(path: string): Promise<StudentWeights> {
+export interface LoadStudentOptions {
+  /**
+   * Every tensor in a SharedArrayBuffer (for sequence workers), copied one tensor at a time as it is read, so
+   * the model never exists twice in memory.
+   */
+  readonly shared?: boolean;
+}
+
+export async function loadStudentWeights(path: string, options: LoadStudentOptions = {}): Promise<StudentWeights> {
   const file = await openGguf(path);
   try {
     const shape = llamaShapeOf(file);
@@ -40,7 +48,8 @@ export async function loadStudentWeights(path: string): Promise<StudentWeights> 
       if (info.elementCount !== expected) {
         throw new GgufError(path, `tensor '${name}' has ${info.elementCount} elements, expected ${expected}`);
       }
-      return file.readTensor(name);
+      const data = await file.readTensor(name);
+      return options.shared === true ? sharedCopy(data) : data;
     };
     const layers: LayerWeights[] = [];
     for (let l = 0; l < shape.layers; l++) {

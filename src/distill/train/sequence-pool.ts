@@ -1,6 +1,7 @@
 /**
  * Sequence-level parallelism: the micro-steps of one accumulation group run on several threads at once, one
- * sequence per thread (the calling thread and `workers` worker threads), each with a one-thread kernel set.
+ * sequence per thread (the calling thread and `workers` worker threads), each with a one-thread kernel set, with
+ * at most `maxTokensInFlight` tokens at a time (activation memory grows with them).
  * Everything a step does (products, softmax, element-wise work, copies, GC) then runs in parallel, not only the
  * products. The workers share the owner's weights (SharedArrayBuffers) and pinned wasm memory, so memory grows
  * by one scratch arena and one set of activations per worker, not by a copy of the model.
@@ -39,9 +40,10 @@ export type SequenceJobMessage =
       readonly id: number;
       readonly steps: readonly MicroStepJob[];
       readonly lora: LoraParams;
-      /** The worker's own gradient arrays (shared memory), zeroed by the worker before the first step. */
+      /** The worker's own gradient arrays (shared memory); the group's first message has them zeroed first. */
       readonly grads: LoraParams;
       readonly settings: MicroStepSettings;
+      readonly zero: boolean;
     }
   | {
       readonly kind: "kl";
@@ -57,6 +59,16 @@ export type SequenceReply =
   | { readonly type: "ready" }
   | { readonly type: "done"; readonly id: number; readonly results: readonly MicroStepResult[] }
   | { readonly type: "failed"; readonly id: number; readonly message: string };
+
+export interface SequencePoolOptions {
+  /** Scratch arena per thread in the shared wasm memory (bytes). */
+  readonly arenaBytes?: number;
+  /** Most sequence tokens trained at the same time (bounds activation memory); see `scheduleRounds`. */
+  readonly maxTokensInFlight?: number;
+}
+
+/** The trainer's default maxLength: never more activations at once than one such sequence. */
+const DEFAULT_MAX_TOKENS_IN_FLIGHT = 1024;
 
 /** Scratch arena per thread in the shared wasm memory: the largest per-call scratch at 1 024 tokens is ~20 MB. */
 const DEFAULT_ARENA_BYTES = 256 * 2 ** 20;
@@ -80,6 +92,29 @@ function workerEntry(): { code: string | URL; eval: boolean } {
   const entry = new URL("./sequence-worker.ts", self).href;
   const code = `import(${JSON.stringify(api)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(self)}));`;
   return { code, eval: true };
+}
+
+/**
+ * Splits jobs of these sequence lengths, in order, into rounds that run at the same time: at most `threads`
+ * jobs and at most `maxTokensInFlight` tokens per round (a longer job runs alone). Activation memory grows with
+ * the tokens in flight, so this keeps it at what one sequence of that length needs in the kernel-split mode. A
+ * pure function of the lengths, so the split (and the gradient summation order) is deterministic.
+ */
+export function scheduleRounds(lengths: readonly number[], threads: number, maxTokensInFlight: number): number[][] {
+  const rounds: number[][] = [];
+  let round: number[] = [];
+  let tokens = 0;
+  lengths.forEach((length, i) => {
+    if (round.length > 0 && (round.length === threads || tokens + length > maxTokensInFlight)) {
+      rounds.push(round);
+      round = [];
+      tokens = 0;
+    }
+    round.push(i);
+    tokens += length;
+  });
+  if (round.length > 0) rounds.push(round);
+  return rounds;
 }
 
 class SequenceWorker {
@@ -153,13 +188,15 @@ export class SequencePool {
   private constructor(
     private readonly student: LlamaStudent,
     private readonly workers: readonly SequenceWorker[],
+    private readonly maxTokensInFlight: number,
   ) {}
 
   /**
    * Starts `workers` worker threads next to `student`, which must compute with one-thread wasm kernels
    * (`WasmKernels.create(1)`) over weights in shared memory (`shareStudentWeights`).
    */
-  static async create(student: LlamaStudent, workers: number, arenaBytes = DEFAULT_ARENA_BYTES): Promise<SequencePool> {
+  static async create(student: LlamaStudent, workers: number, options: SequencePoolOptions = {}): Promise<SequencePool> {
+    const arenaBytes = options.arenaBytes ?? DEFAULT_ARENA_BYTES;
     const kernels = student.kernels;
     if (!(kernels instanceof WasmKernels)) throw new DistillError("sequence parallelism needs the wasm kernels (--kernels wasm)");
     if (!(student.weights.tokenEmbd.buffer instanceof SharedArrayBuffer)) {
@@ -177,7 +214,7 @@ export class SequencePool {
       await Promise.all(ok.map((w) => w.terminate()));
       throw new DistillError(`could not start a sequence worker: ${(failed.reason as Error).message}`);
     }
-    return new SequencePool(student, ok);
+    return new SequencePool(student, ok, options.maxTokensInFlight ?? DEFAULT_MAX_TOKENS_IN_FLIGHT);
   }
 
   /** Sequences computed at once: the calling thread and each worker. */
@@ -186,31 +223,38 @@ export class SequencePool {
   }
 
   /**
-   * Runs the micro-steps (job i on thread i mod threads; thread 0 is the caller) and adds all their LoRA
-   * gradients into `grads`. `lora` must live in shared memory (`shareLora`). Returns each job's result, in job order.
+   * Runs the micro-steps in rounds (`scheduleRounds`): in each round the calling thread takes the first job and
+   * worker w the (w+1)-th. Adds all their LoRA gradients into `grads`. `lora` must live in shared memory
+   * (`shareLora`). Returns each job's result, in job order.
    */
   async run(jobs: readonly MicroStepJob[], lora: LoraParams, grads: LoraParams, settings: MicroStepSettings): Promise<MicroStepResult[]> {
     if (!isSharedLora(lora)) throw new DistillError("the LoRA parameters must be in shared memory (shareLora) for sequence workers");
-    const n = this.threads;
-    const mine = jobs.filter((_, i) => i % n === 0);
-    const theirs = this.workers.map((w, wi) => {
-      const steps = jobs.filter((_, i) => i % n === wi + 1).map((j) => ({ sample: compactSample(j.sample), micro: j.micro }));
-      if (steps.length === 0) return Promise.resolve([] as readonly MicroStepResult[]);
-      w.grads = w.grads !== null && sameLayout(w.grads, lora) ? w.grads : shareLora(zerosLike(lora));
-      return w.run({ kind: "train", steps, lora, grads: w.grads, settings });
-    });
-    // The workers are already computing; the calling thread takes its share meanwhile.
-    const own = mine.map((j) => runMicroStep(this.student, j.sample, j.micro, lora, grads, settings));
-    const remote = await Promise.all(theirs);
+    const results: MicroStepResult[] = new Array<MicroStepResult>(jobs.length);
+    const used = new Set<number>();
+    for (const round of scheduleRounds(jobs.map((j) => j.sample.tokens.length), this.threads, this.maxTokensInFlight)) {
+      const [own, ...rest] = round;
+      const remote = rest.map((ji, wi) => {
+        const w = this.workers[wi]!;
+        const first = !used.has(wi);
+        used.add(wi);
+        if (first && (w.grads === null || !sameLayout(w.grads, lora))) w.grads = shareLora(zerosLike(lora));
+        const job = jobs[ji]!;
+        return w.run({ kind: "train", steps: [{ sample: compactSample(job.sample), micro: job.micro }], lora, grads: w.grads!, settings, zero: first });
+      });
+      // The workers are already computing; the calling thread takes its job meanwhile.
+      results[own!] = runMicroStep(this.student, jobs[own!]!.sample, jobs[own!]!.micro, lora, grads, settings);
+      const done = await Promise.all(remote);
+      rest.forEach((ji, k) => (results[ji] = done[k]![0]!));
+    }
     const target = loraArrays(grads);
     this.workers.forEach((w, wi) => {
-      if ((remote[wi]?.length ?? 0) === 0 || w.grads === null) return;
+      if (!used.has(wi) || w.grads === null) return;
       loraArrays(w.grads).forEach((g, a) => {
         const t = target[a]!;
         for (let i = 0; i < g.length; i++) t[i] = t[i]! + g[i]!;
       });
     });
-    return jobs.map((_, i) => (i % n === 0 ? own[i / n]! : remote[(i % n) - 1]![Math.floor(i / n)]!));
+    return results;
   }
 
   /** Each sample's KL·T² to its teacher (summed over its positions), spread over the threads like `run`. */

@@ -21,7 +21,7 @@ port.on("message", (job: SequenceJobMessage) => {
   try {
     let results;
     if (job.kind === "train") {
-      for (const g of loraArrays(job.grads)) g.fill(0);
+      if (job.zero) for (const g of loraArrays(job.grads)) g.fill(0);
       results = job.steps.map((s) => runMicroStep(student, s.sample, s.micro, job.lora, job.grads, job.settings));
     } else {
       results = job.samples.map((s) => sampleKl(student, job.lora, s, job.temperature));
