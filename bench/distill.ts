@@ -6,7 +6,7 @@
  * threads; `sequences` trains one sequence per thread (`SequencePool`, as `prism distill` does by default), and
  * a rep is one group of `threads` sequences.
  *
- *   npx tsx bench/distill.ts [--lengths 64,256] [--threads 1,2] [--kernels js,wasm] [--parallel kernels,sequences] [--reps 2] [--json out.json]
+ *   npx tsx bench/distill.ts [--lengths 64,256] [--threads 1,2] [--kernels js,wasm] [--parallel kernels,sequences] [--reps 2] [--warmup 1] [--json out.json]
  */
 import { writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -28,6 +28,8 @@ const { values } = parseArgs({
     kernels: { type: "string", default: "wasm,js" },
     parallel: { type: "string", default: "kernels,sequences" },
     reps: { type: "string", default: "2" },
+    /** Untimed steps before each row's timed reps (JIT, first touch of scratch memory, a worker's cold start). */
+    warmup: { type: "string", default: "1" },
     json: { type: "string" },
   },
 });
@@ -67,13 +69,13 @@ for (const kind of values.kernels.split(",") as ("js" | "wasm")[]) {
       const grads = zerosLike(lora);
       const tps: number[] = [];
       const times0 = cpuTimes();
-      for (let r = 0; r < Number(values.reps); r++) {
+      for (let r = -Number(values.warmup); r < Number(values.reps); r++) {
         const t0 = performance.now();
         student.forwardBackward(tokens, lora, grads, positions, (_p, logits, g) => topKDistillLoss(logits, ids, tl, 2, g), {
           dropout: 0.05,
-          rng: mulberry32(r),
+          rng: mulberry32(r + 1000),
         });
-        tps.push(length / ((performance.now() - t0) / 1000));
+        if (r >= 0) tps.push(length / ((performance.now() - t0) / 1000));
         await new Promise((res) => setImmediate(res));
       }
       const sorted = [...tps].sort((a, b) => a - b);
@@ -111,11 +113,11 @@ if (values.parallel.split(",").includes("sequences") && values.kernels.split(","
       const grads = zerosLike(lora);
       const tps: number[] = [];
       const times0 = cpuTimes();
-      for (let r = 0; r < Number(values.reps); r++) {
-        const jobs = Array.from({ length: threads }, (_, i) => ({ sample: randomSample(length, r * threads + i), micro: r * threads + i }));
+      for (let r = -Number(values.warmup); r < Number(values.reps); r++) {
+        const jobs = Array.from({ length: threads }, (_, i) => ({ sample: randomSample(length, i), micro: (r + 1000) * threads + i }));
         const t0 = performance.now();
-        await pool.run(jobs, lora, grads, { temperature: 2, dropout: 0.05, seed: r });
-        tps.push((threads * length) / ((performance.now() - t0) / 1000));
+        await pool.run(jobs, lora, grads, { temperature: 2, dropout: 0.05, seed: 0 });
+        if (r >= 0) tps.push((threads * length) / ((performance.now() - t0) / 1000));
         await new Promise((res) => setImmediate(res));
       }
       const times1 = cpuTimes();

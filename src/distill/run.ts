@@ -47,6 +47,15 @@ export interface RunDistillResult extends TrainResult {
   readonly samples: { readonly train: number; readonly heldOut: number; readonly dropped: number };
 }
 
+/** Held-out split by a seeded shuffle; at least one training sample always remains. */
+export function splitHeldOut<T>(samples: readonly T[], seed: number, fraction: number): { train: T[]; heldOut: T[] } {
+  const rng = mulberry32(seed + 17);
+  const order = samples.map((s) => ({ s, key: rng() }));
+  order.sort((a, b) => a.key - b.key);
+  const nHeld = samples.length >= 2 ? Math.min(samples.length - 1, Math.ceil(samples.length * fraction)) : 0;
+  return { heldOut: order.slice(0, nHeld).map((x) => x.s), train: order.slice(nHeld).map((x) => x.s) };
+}
+
 export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult> {
   const config = distillConfigSchema.parse(o.config);
   const manifestPath = join(o.packDir, MANIFEST_FILE);
@@ -85,13 +94,7 @@ export async function runDistill(o: RunDistillOptions): Promise<RunDistillResult
     throw new DistillError(`teacher.prtk has no record for ${missing.length} distill sample(s), e.g. '${missing[0]}'`);
   }
 
-  // Held-out split by a seeded shuffle; at least one training sample always remains.
-  const rng = mulberry32(config.seed + 17);
-  const order = samples.map((s) => ({ s, key: rng() }));
-  order.sort((a, b) => a.key - b.key);
-  const nHeld = samples.length >= 2 ? Math.min(samples.length - 1, Math.ceil(samples.length * config.heldOutFraction)) : 0;
-  const heldOut = order.slice(0, nHeld).map((x) => x.s);
-  const train = order.slice(nHeld).map((x) => x.s);
+  const { train, heldOut } = splitHeldOut(samples, config.seed, config.heldOutFraction);
 
   if (train.length === 0) {
     throw new DistillError(
