@@ -141,8 +141,10 @@ export function runQueryStage(
     items: queryItems(personas, options),
     schema: queryRecordSchema,
     concurrency,
-    // A stored query asked for another style or subject (the contrast list changed) is written again.
-    isComplete: (record, input) => record.style === input.style && record.subject === input.subject,
+    // A stored query asked for another style or subject (the contrast list changed), or primed with
+    // another opening (the starters changed), is written again. The generation starts with its opening.
+    isComplete: (record, input) =>
+      record.style === input.style && record.subject === input.subject && (input.starter === null || record.raw.text.startsWith(input.starter)),
     run: async (input, ctx) => {
       const prompt = input.persona
         ? curatorPrompt(input.persona)

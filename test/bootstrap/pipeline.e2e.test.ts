@@ -214,22 +214,32 @@ describe("prism bootstrap on the fixture model", () => {
     expect(await readFile(join(runE, "judged.jsonl"), "utf8")).toBe(await readFile(join(runD, "judged.jsonl"), "utf8"));
   });
 
-  it("a stored query asked for another style or subject is generated again, the rest resumed", async () => {
+  it("a stored query asked for another style, subject or opening is generated again, the rest resumed", async () => {
     const runD = join(root, "pack-d", "run");
     const runF = await runWithQueriesOf(runD, "pack-f");
     const original = await readJsonl(join(runD, "queries.jsonl"));
     const target = original.find((r) => r.key.startsWith("knowledge/"))!;
-    // As if the contrast subject list had been different when the run was made.
-    const edited = original.map((r) => (r.key === target.key ? { ...r, value: { ...queryRecordSchema.parse(r.value), subject: "an old subject" } } : r));
-    await writeJsonl(join(runF, "queries.jsonl"), edited);
+    const primed = original.find((r) => r.key.startsWith("writing/"))!;
+    const edit = (r: (typeof original)[number]) => {
+      const v = queryRecordSchema.parse(r.value);
+      // As if the contrast subject list, or the persona's starters, had been different when the run was made.
+      if (r.key === target.key) return { ...r, value: { ...v, subject: "an old subject" } };
+      if (r.key === primed.key) return { ...r, value: { ...v, raw: { ...v.raw, text: `An old opening ${v.raw.text}` } } };
+      return r;
+    };
+    await writeJsonl(join(runF, "queries.jsonl"), original.map(edit));
     let queriesDoneAtStart = -1;
     const progress: StageProgress = { start: (stage, _t, done) => stage === "queries" && (queriesDoneAtStart = done), increment() {}, stop() {} };
     await runBootstrap(deps({ progress, sequential: true }), input("pack-f"));
-    expect(queriesDoneAtStart).toBe(original.length - 1);
+    expect(queriesDoneAtStart).toBe(original.length - 2);
     const marker = JSON.parse(await readFile(join(runF, "queries.done.json"), "utf8")) as { ranThisSession: number };
-    expect(marker.ranThisSession).toBe(1);
-    const regenerated = (await readJsonl(join(runF, "queries.jsonl"))).find((r) => r.key === target.key)!;
+    expect(marker.ranThisSession).toBe(2);
+    const after = await readJsonl(join(runF, "queries.jsonl"));
+    const regenerated = after.find((r) => r.key === target.key)!;
     expect(queryRecordSchema.parse(regenerated.value).subject).toBe(queryRecordSchema.parse(target.value).subject);
+    const reprimed = queryRecordSchema.parse(after.find((r) => r.key === primed.key)!.value);
+    expect(reprimed.raw.text.startsWith("An old opening")).toBe(false);
+    expect(reprimed.raw.text.startsWith(personas.find((p) => p.name === "writing")!.starters[0]!)).toBe(true);
   });
 
   it("a finished run is re-decided with the other judge from its records, without judging again", async () => {
