@@ -1,4 +1,5 @@
 /** Labelled prompt sets for gate evaluation: JSONL lines `{id, prompt, intent[, source]}`. */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { intentSchema } from "../adapters/manifest.js";
@@ -38,4 +39,16 @@ export async function readIntentSamples(path: string): Promise<IntentSample[]> {
 /** The source's family (`mt_bench/writing` → `mt_bench`), or `unknown`. */
 export function sourceFamily(s: IntentSample): string {
   return s.source?.split("/")[0] ?? "unknown";
+}
+
+export const sampleHalfSchema = z.enum(["tune", "check"]);
+export type SampleHalf = z.infer<typeof sampleHalfSchema>;
+
+/**
+ * A fixed half of a labelled set, by a hash of the prompt (low bit of SHA-256's first byte): decide on
+ * `tune`, confirm on `check`, report both and the whole. The same prompt is in the same half in every
+ * file and every session, so the split cannot be chosen after the fact.
+ */
+export function sampleHalf(sample: Pick<IntentSample, "prompt">): SampleHalf {
+  return createHash("sha256").update(sample.prompt).digest()[0]! & 1 ? "check" : "tune";
 }

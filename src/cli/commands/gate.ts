@@ -6,9 +6,9 @@
 import os from "node:os";
 import { resolve } from "node:path";
 import { SingleBar, Presets } from "cli-progress";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { LlamaEngine } from "../../engine/llama-engine.js";
-import { readIntentSamples } from "../../gate/dataset.js";
+import { readIntentSamples, sampleHalf, sampleHalfSchema, type SampleHalf } from "../../gate/dataset.js";
 import { evaluateRouting, formatShareTable } from "../../gate/eval.js";
 import { createPrismRouting } from "../../routing/stack.js";
 import { commandGroup } from "../command-group.js";
@@ -23,9 +23,15 @@ export function register(program: Command): void {
     .option(MODEL_FLAGS, MODEL_HELP, "default")
     .option("--adapters <dir>", "adapter packs folder", "adapters")
     .option("--limit <n>", "only the first N prompts", (v) => Number.parseInt(v, 10))
-    .action(async (opts: { data: string; model: string; adapters: string; limit?: number }) => {
+    .addOption(
+      new Option("--half <half>", "only one fixed half of the set, by a hash of the prompt: decide on tune, confirm on check").choices(
+        sampleHalfSchema.options,
+      ),
+    )
+    .action(async (opts: { data: string; model: string; adapters: string; limit?: number; half?: SampleHalf }) => {
       const modelPath = await resolveModelPath(opts.model);
-      const samples = (await readIntentSamples(resolve(opts.data))).slice(0, opts.limit ?? Infinity);
+      const all = await readIntentSamples(resolve(opts.data));
+      const samples = all.filter((s) => opts.half === undefined || sampleHalf(s) === opts.half).slice(0, opts.limit ?? Infinity);
       const engine = new LlamaEngine();
       await engine.load({
         modelPath,
@@ -47,7 +53,7 @@ export function register(program: Command): void {
         if (process.stderr.isTTY) bar.stop();
         process.stdout.write(`${formatShareTable("intent", report.byIntent)}\n\n${formatShareTable("source", report.bySource)}\n\n`);
         process.stdout.write(`decision latency: p50 ${report.latencyMs.p50.toFixed(3)} ms, p95 ${report.latencyMs.p95.toFixed(3)} ms\n`);
-        process.stdout.write(`${JSON.stringify({ data: opts.data, model: opts.model, packs, ...report })}\n`);
+        process.stdout.write(`${JSON.stringify({ data: opts.data, half: opts.half ?? "all", model: opts.model, packs, ...report })}\n`);
       } finally {
         await routing.close();
         await engine.dispose();
