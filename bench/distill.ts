@@ -43,10 +43,12 @@ interface Row {
 /** Machine-wide idle CPU time since `from` as a share of all CPU time (os.cpus() counters). */
 const cpuTimes = () => os.cpus().reduce((t, c) => ({ idle: t.idle + c.times.idle, total: t.total + c.times.idle + c.times.user + c.times.sys + c.times.nice + c.times.irq }), { idle: 0, total: 0 });
 
-// Shared memory, so the sequence workers read the same copy (the kernels mode computes on it unchanged).
-const weights = await loadStudentWeights(values.model, { shared: true });
+// Each mode computes on what `prism distill` gives it: plain arrays for one sequence at a time, shared memory
+// (SharedArrayBuffers) for sequence workers.
+const sequencesWanted = values.parallel.split(",").includes("sequences") && values.kernels.split(",").includes("wasm");
+let weights = await loadStudentWeights(values.model);
 const rng = mulberry32(1);
-const lora = shareLora(initLora(weights.shape, 16, 32, rng));
+let lora = initLora(weights.shape, 16, 32, rng);
 for (const l of lora.layers) if (l) for (const p of Object.values(l)) p.b.forEach((_, i, b) => (b[i] = (rng() - 0.5) * 0.01));
 const K = 64;
 const rows: Row[] = [];
@@ -104,7 +106,9 @@ function randomSample(length: number, id: number): DistillSample {
   };
 }
 
-if (values.parallel.split(",").includes("sequences") && values.kernels.split(",").includes("wasm")) {
+if (sequencesWanted) {
+  weights = await loadStudentWeights(values.model, { shared: true });
+  lora = shareLora(lora);
   for (const threads of values.threads.split(",").map(Number).filter((t) => t > 1)) {
     const kernels = await WasmKernels.create(1);
     const student = new LlamaStudent(weights, kernels);
