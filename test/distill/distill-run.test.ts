@@ -13,6 +13,7 @@ import { type ControlledEvaluateInputItem, type Token, getLlama } from "node-lla
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { writeTeacherFile, type TeacherRecord } from "../../src/bootstrap/teacher-format.js";
 import { jsKernels } from "../../src/distill/kernels/matmul.js";
+import { WasmKernels } from "../../src/distill/kernels/wasm.js";
 import { loadStudentWeights } from "../../src/distill/model/gguf-student.js";
 import { LlamaStudent } from "../../src/distill/model/llama.js";
 import { runDistill } from "../../src/distill/run.js";
@@ -211,6 +212,39 @@ describe("prism distill (runDistill) on the fixture model", () => {
     await expect(
       runDistill({ packDir: parted, modelPath: fx.modelPath, config: { ...short, rank: 8, steps: 12 }, kernels: jsKernels, threads: 2 }),
     ).rejects.toThrow(DistillError);
+  }, 300_000);
+
+  it("one sequence per thread: resumes to the same adapter, and matches one sequence at a time", async () => {
+    const short = { ...config, steps: 6 };
+    // A kernel set serves one student and its pool (its memory is split into arenas once), so one per run.
+    const opened: WasmKernels[] = [];
+    const run = async (name: string, sequenceWorkers: number, extra: { signal?: AbortSignal; onProgress?: (p: { step: number }) => void } = {}) => {
+      const packDir = join(fx.dir, name);
+      await cp(fx.pack, packDir, { recursive: true, force: false, errorOnExist: false });
+      const kernels = await WasmKernels.create(1);
+      opened.push(kernels);
+      return runDistill({ packDir, modelPath: fx.modelPath, config: short, kernels, threads: 2, sequenceWorkers, ...extra });
+    };
+    try {
+      const full = await run("seq-full", 1);
+      const ctrl = new AbortController();
+      const first = await run("seq-parted", 1, { signal: ctrl.signal, onProgress: (p) => { if (p.step === 3) ctrl.abort(); } });
+      expect(first.interrupted).toBe(true);
+      expect(first.steps).toBe(3);
+      const second = await run("seq-parted", 1);
+      expect(second.resumedFrom).toBe(3);
+      expect(second.losses).toEqual(full.losses);
+      expect(await readFile(second.loraPath!)).toEqual(await readFile(full.loraPath!));
+
+      const plain = await run("seq-plain", 0);
+      expect(full.heldOutKlBefore).toBe(plain.heldOutKlBefore);
+      full.losses.forEach((l, i) => expect(l).toBeCloseTo(plain.losses[i]!, 4));
+      expect(full.heldOutKlAfter!).toBeCloseTo(plain.heldOutKlAfter!, 3);
+      const manifest = JSON.parse(await readFile(join(fx.dir, "seq-full", "manifest.json"), "utf8"));
+      expect(manifest.provenance.distill.kernels).toBe("wasm-simd×1 ×2 sequences");
+    } finally {
+      for (const k of opened) await k.dispose();
+    }
   }, 300_000);
 
   it("stops with a clear error and keeps the checkpoint when the loss turns NaN", async () => {
