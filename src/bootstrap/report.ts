@@ -3,7 +3,17 @@ import type { BaseModelSpec } from "../adapters/manifest.js";
 import type { GateTrainingReport } from "../gate/train.js";
 import type { BootstrapOptions } from "./options.js";
 import type { Persona } from "./personas/schema.js";
-import { biasFor, decideLogitOutcome, marginWinner, pairPositionBias, personaMargin, type Decision, type RunJudgement } from "./judge.js";
+import {
+  biasFor,
+  decideLogitOutcome,
+  judgeReliability,
+  marginWinner,
+  pairPositionBias,
+  personaMargin,
+  type Decision,
+  type JudgeReliability,
+  type RunJudgement,
+} from "./judge.js";
 import { outcomeReasonSchema, type JudgedRecord, type OutcomeReason, type QueryRecord, type VerdictRecord } from "./records.js";
 import type { StageMarker } from "./stage-runner.js";
 import type { QueryFilterResult } from "./stages.js";
@@ -112,6 +122,8 @@ export interface JudgeReport {
   readonly firstPositionShare: JudgeComparison<number | null>;
   /** Share of pairs where both orders name the same winner (`logitPair` is 1 by construction). */
   readonly orderConsistency: JudgeComparison<number | null>;
+  /** The judge's agreement with itself across orders beyond chance (Cohen's κ): how far `combined` trusts verdicts. */
+  readonly reliability: JudgeReliability;
   readonly outcomes: JudgeComparison<JudgeOutcomes>;
   /** Per persona, the text judge and the logit judge as configured. */
   readonly perPersona: readonly { readonly persona: string; readonly text: PersonaJudgeCounts; readonly logit: PersonaJudgeCounts }[];
@@ -204,6 +216,7 @@ export function buildJudgeReport(
       logitRun: runCal.firstPositionShare,
       logitPair: pairCal.firstPositionShare,
     },
+    reliability: judgeReliability(judged, judgement.settings),
     orderConsistency: {
       text: share(textPairs.filter((j) => j.verdicts[0]!.winner === j.verdicts[1]!.winner).length, textPairs.length),
       logitRaw: raw.orderConsistency,
@@ -400,6 +413,12 @@ function renderJudgeMarkdown(r: BootstrapReport): string[] {
     row("win / tie / loss / split", j.outcomes, (o) =>
       [o.outcomes["persona-won-both"], o.outcomes["tie"], o.outcomes["baseline-won-both"], o.outcomes["split"]].join(" / "),
     ),
+    "",
+  );
+  lines.push(
+    `Judge reliability (Cohen's κ between the two orders' winners, ${j.mode === "logit" ? "run bias removed" : "text replies"}): ` +
+      `κ ${j.reliability.kappa.toFixed(2)} over ${j.reliability.pairs} pairs (agreement ${pct(j.reliability.agreement)}); ` +
+      "with `--verdict-weight reliability` (default) a verdict against the persona's intent moves a `combined` label by that much.",
     "",
   );
   lines.push("| persona | text win / tie / loss / split / garbage | logit win / tie / loss / split / garbage |", "|---|---|---|");

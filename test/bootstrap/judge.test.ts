@@ -270,6 +270,8 @@ describe("judge report", () => {
     expect(r.meanVerdictMass).toBeCloseTo(0.3, 12);
     expect(r.firstPositionShare).toEqual({ text: 1, logitRaw: 1, logitRun: 0.5, logitPair: 0.5 });
     expect(r.orderConsistency).toEqual({ text: 0, logitRaw: 0, logitRun: 1, logitPair: 1 });
+    // Every pair decided the same way in both orders once the run bias is removed: fully reliable.
+    expect(r.reliability).toEqual({ kappa: 1, agreement: 1, pairs: 4 });
     // The same judge everywhere: pair biases do not move.
     expect(r.pairBiasSd).toBeCloseTo(0, 12);
     // Order-averaged margin = the true preference, whatever the bias.

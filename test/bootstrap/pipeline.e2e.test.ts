@@ -113,6 +113,13 @@ describe("prism bootstrap on the fixture model", () => {
     // The recorded `set` is the text rule's; the pack's sets are the logit judge's.
     expect(judged.filter((x) => x.set === "distill").length).toBe(j.outcomes.text.distill);
     expect(await readFile(join(outDir, "report.md"), "utf8")).toContain("| first-position share (50% = unbiased) |");
+    // The judge's measured reliability is reported and is what the combined labels used.
+    expect(j.reliability.kappa).toBeGreaterThanOrEqual(0);
+    expect(j.reliability.kappa).toBeLessThanOrEqual(1);
+    expect(await readFile(join(outDir, "report.md"), "utf8")).toMatch(/Judge reliability \(Cohen's κ/);
+    const provenanceFile = JSON.parse(await readFile(join(outDir, "provenance.json"), "utf8")) as { gate: { verdictWeight: number; judgeReliability: { kappa: number } } };
+    expect(provenanceFile.gate.verdictWeight).toBe(j.reliability.kappa);
+    expect(provenanceFile.gate.judgeReliability.kappa).toBe(j.reliability.kappa);
 
     const teacher = await readTeacherFile(join(outDir, "teacher.prtk"));
     expect(teacher.topK).toBe(8);
