@@ -144,6 +144,24 @@ describe("sequence pool (one sequence per thread)", () => {
     await expect(SequencePool.create(unshared, 1)).rejects.toThrow(/shared memory/);
   });
 
+  it("a failing sample fails the group with a clear error, on a worker or on the calling thread", async () => {
+    const { pool } = await pooled(1);
+    const lora = loraFor(2);
+    const [good, other] = samples(mulberry32(6), 2);
+    const bad = { ...other!, tokens: Int32Array.from(other!.tokens, (t, i) => (i === 1 ? shape.vocab + 5 : t)) };
+    // Job 1 runs on the worker, job 0 on the calling thread.
+    await expect(pool.run([{ sample: good!, micro: 0 }, { sample: bad, micro: 1 }], lora, zerosLike(lora), settings)).rejects.toThrow(
+      /sequence worker: token id 45 outside the vocabulary/,
+    );
+    await expect(pool.run([{ sample: bad, micro: 0 }, { sample: good!, micro: 1 }], lora, zerosLike(lora), settings)).rejects.toThrow(
+      /token id 45 outside the vocabulary/,
+    );
+    await expect(pool.kl([good!, bad], lora, 2)).rejects.toThrow(/sequence worker: token id 45/);
+    // The pool still works afterwards: the same sample and micro-step (dropout mask) on both threads, same loss.
+    const ok = await pool.run([{ sample: good!, micro: 0 }, { sample: good!, micro: 0 }], lora, zerosLike(lora), settings);
+    expect(ok[0]!.loss).toBe(ok[1]!.loss);
+  });
+
   it("attached kernels refuse a pin that does not match the owner's", async () => {
     const owner = await WasmKernels.create(1);
     disposers.push(() => owner.dispose());

@@ -145,13 +145,15 @@ class SequenceWorker {
     const entry = workerEntry();
     const worker = new Worker(entry.code, { workerData: data, eval: entry.eval });
     await new Promise<void>((resolve, reject) => {
-      const onMessage = (m: SequenceReply) => {
+      const onExit = (code: number) => reject(new Error(`exited with code ${code} before it was ready`));
+      worker.once("message", (m: SequenceReply) => {
         if (m.type !== "ready") return;
         worker.off("error", reject);
+        worker.off("exit", onExit);
         resolve();
-      };
-      worker.once("message", onMessage);
+      });
       worker.once("error", reject);
+      worker.once("exit", onExit);
     });
     return new SequenceWorker(worker);
   }
@@ -242,7 +244,12 @@ export class SequencePool {
         return w.run({ kind: "train", steps: [{ sample: compactSample(job.sample), micro: job.micro }], lora, grads: w.grads!, settings, zero: first });
       });
       // The workers are already computing; the calling thread takes its job meanwhile.
-      results[own!] = runMicroStep(this.student, jobs[own!]!.sample, jobs[own!]!.micro, lora, grads, settings);
+      try {
+        results[own!] = runMicroStep(this.student, jobs[own!]!.sample, jobs[own!]!.micro, lora, grads, settings);
+      } catch (err) {
+        await Promise.allSettled(remote); // no worker left computing into these buffers, no unhandled rejection
+        throw err;
+      }
       const done = await Promise.all(remote);
       rest.forEach((ji, k) => (results[ji] = done[k]![0]!));
     }
@@ -265,7 +272,13 @@ export class SequencePool {
       const mine = samples.filter((_, i) => i % n === wi + 1).map(compactSample);
       return mine.length === 0 ? Promise.resolve([] as readonly MicroStepResult[]) : w.run({ kind: "kl", samples: mine, lora, temperature });
     });
-    const own = samples.filter((_, i) => i % n === 0).map((s) => sampleKl(this.student, lora, s, temperature));
+    let own: MicroStepResult[];
+    try {
+      own = samples.filter((_, i) => i % n === 0).map((s) => sampleKl(this.student, lora, s, temperature));
+    } catch (err) {
+      await Promise.allSettled(theirs);
+      throw err;
+    }
     const remote = await Promise.all(theirs);
     return samples.map((_, i) => (i % n === 0 ? own[i / n]! : remote[(i % n) - 1]![Math.floor(i / n)]!));
   }
