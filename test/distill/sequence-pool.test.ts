@@ -72,11 +72,24 @@ function maxRelDiff(a: LoraParams, b: LoraParams): number {
 }
 
 describe("sequence pool (one sequence per thread)", () => {
-  it("schedules rounds of at most `threads` jobs and `maxTokensInFlight` tokens, in order; a longer job runs alone", () => {
+  it("schedules rounds of at most `threads` jobs and `maxTokensInFlight` tokens, longest first with the longest that fit", () => {
     expect(scheduleRounds([5, 5, 5, 5, 5], 2, 100)).toEqual([[0, 1], [2, 3], [4]]);
-    expect(scheduleRounds([600, 500, 300, 1200, 100, 100], 2, 1024)).toEqual([[0], [1, 2], [3], [4, 5]]);
+    // In order, 700+600 would not fit and both would run alone; paired by fit, every round holds two.
+    expect(scheduleRounds([700, 600, 300, 200], 2, 1024)).toEqual([[0, 2], [1, 3]]);
+    expect(scheduleRounds([600, 500, 300, 1200, 100, 100], 2, 1024)).toEqual([[3], [0, 2], [1, 4], [5]]);
     expect(scheduleRounds([4, 4, 4], 3, 8)).toEqual([[0, 1], [2]]);
     expect(scheduleRounds([], 2, 10)).toEqual([]);
+    // Every job exactly once, within both limits, for random lengths.
+    const rng = mulberry32(12);
+    for (let trial = 0; trial < 50; trial++) {
+      const lengths = Array.from({ length: 1 + Math.floor(rng() * 20) }, () => 1 + Math.floor(rng() * 1500));
+      const rounds = scheduleRounds(lengths, 3, 1024);
+      expect(rounds.flat().sort((a, b) => a - b)).toEqual(lengths.map((_, i) => i));
+      for (const r of rounds) {
+        expect(r.length).toBeLessThanOrEqual(3);
+        if (r.length > 1) expect(r.reduce((n, i) => n + lengths[i]!, 0)).toBeLessThanOrEqual(1024);
+      }
+    }
   });
 
   for (const [workers, inFlight] of [[1, undefined], [2, undefined], [2, 20]] as const) {
@@ -147,9 +160,9 @@ describe("sequence pool (one sequence per thread)", () => {
   it("a failing sample fails the group with a clear error, on a worker or on the calling thread", async () => {
     const { pool } = await pooled(1);
     const lora = loraFor(2);
-    const [good, other] = samples(mulberry32(6), 2);
-    const bad = { ...other!, tokens: Int32Array.from(other!.tokens, (t, i) => (i === 1 ? shape.vocab + 5 : t)) };
-    // Job 1 runs on the worker, job 0 on the calling thread.
+    const [good] = samples(mulberry32(6), 1);
+    const bad = { ...good!, tokens: Int32Array.from(good!.tokens, (t, i) => (i === 1 ? shape.vocab + 5 : t)) };
+    // Equal lengths, so job 0 runs on the calling thread and job 1 on the worker.
     await expect(pool.run([{ sample: good!, micro: 0 }, { sample: bad, micro: 1 }], lora, zerosLike(lora), settings)).rejects.toThrow(
       /sequence worker: token id 45 outside the vocabulary/,
     );

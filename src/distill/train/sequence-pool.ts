@@ -95,25 +95,30 @@ function workerEntry(): { code: string | URL; eval: boolean } {
 }
 
 /**
- * Splits jobs of these sequence lengths, in order, into rounds that run at the same time: at most `threads`
- * jobs and at most `maxTokensInFlight` tokens per round (a longer job runs alone). Activation memory grows with
- * the tokens in flight, so this keeps it at what one sequence of that length needs in the kernel-split mode. A
- * pure function of the lengths, so the split (and the gradient summation order) is deterministic.
+ * Groups jobs of these sequence lengths into rounds that run at the same time: at most `threads` jobs and at most
+ * `maxTokensInFlight` tokens per round (a longer job runs alone). Activation memory grows with the tokens in
+ * flight, so this keeps it at what one sequence of that length needs in the kernel-split mode. First fit
+ * decreasing: each round starts with the longest job left and adds the longest that still fit, so long jobs
+ * pair with the longest partners the cap allows instead of running alone. A pure function of the lengths (ties
+ * by index), so the rounds, and the order gradients are summed in, are deterministic.
  */
 export function scheduleRounds(lengths: readonly number[], threads: number, maxTokensInFlight: number): number[][] {
+  const left = lengths.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
   const rounds: number[][] = [];
-  let round: number[] = [];
-  let tokens = 0;
-  lengths.forEach((length, i) => {
-    if (round.length > 0 && (round.length === threads || tokens + length > maxTokensInFlight)) {
-      rounds.push(round);
-      round = [];
-      tokens = 0;
+  while (left.length > 0) {
+    const round = left.splice(0, 1);
+    let tokens = lengths[round[0]!]!;
+    for (let j = 0; j < left.length && round.length < threads; ) {
+      const length = lengths[left[j]!]!;
+      if (tokens + length <= maxTokensInFlight) {
+        round.push(left.splice(j, 1)[0]!);
+        tokens += length;
+      } else {
+        j++;
+      }
     }
-    round.push(i);
-    tokens += length;
-  });
-  if (round.length > 0) rounds.push(round);
+    rounds.push(round);
+  }
   return rounds;
 }
 
