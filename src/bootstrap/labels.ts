@@ -61,3 +61,9 @@ export function gateTarget(
 export function gateLabel(query: KeptQuery, judged: JudgedRecord | undefined, scheme: LabelScheme): GateLabel | null {
   return gateTarget(query, judged, scheme, 1)?.label ?? null;
 }
+
+/** The class a target trains under `--gate-classes intent`: keep-base is `discriminative`, apply is the query's intent. */
+export function intentClass(target: GateTarget, query: KeptQuery): "generative" | "safety" | "discriminative" {
+  if (target.label === "retain") return "discriminative";
+  return query.intent === "safety" ? "safety" : "generative";
+}

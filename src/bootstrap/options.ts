@@ -63,6 +63,13 @@ export const bootstrapOptionsSchema = z.object({
   verdictWeight: z.union([z.literal("reliability"), z.number().min(0).max(1)]).default("reliability"),
   gateArchitecture: z.enum(["mlp", "logistic"]).default("mlp"),
   /**
+   * Classes the gate head learns: `binary` apply / retain; `intent` the persona intents (generative,
+   * safety, discriminative; contrast and keep-base labels are discriminative), P(apply) = P(generative) +
+   * P(safety). Harmful requests and writing requests are different things that both want the adapter;
+   * one class for both made the head draw one boundary around two clusters.
+   */
+  gateClasses: z.enum(["binary", "intent"]).default("intent"),
+  /**
    * Gate heads trained on stratified folds, logits averaged (src/gate/ensemble.ts); 1 = one head with a
    * random 20% held out (the published recipe). One head's routing moved ±6 points with its seed here.
    */

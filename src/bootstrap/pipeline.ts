@@ -9,7 +9,7 @@ import { BootstrapError } from "../errors.js";
 import { trainCrossFittedGate } from "../gate/ensemble.js";
 import { trainGateHead, type GateSample, type TrainedGate } from "../gate/train.js";
 import { judgeReliability, judgeRun } from "./judge.js";
-import { gateTarget } from "./labels.js";
+import { gateTarget, intentClass } from "./labels.js";
 import type { BootstrapModel, GateFeatureExtractor } from "./model.js";
 import { bootstrapOptionsSchema, type BootstrapOptions, type BootstrapOptionsInput } from "./options.js";
 import type { Persona } from "./personas/schema.js";
@@ -123,11 +123,11 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
   const reliability = judgeReliability(judged.records.map((r) => r.value), judgement.settings);
   const verdictWeight = options.verdictWeight === "reliability" ? reliability.kappa : options.verdictWeight;
   const featuresByKey = new Map(features.records.map((r) => [r.key, r.value.features]));
-  const samples: (GateSample & { key: string })[] = [];
+  const samples: (GateSample & { key: string; intent: string })[] = [];
   for (const q of selection.kept) {
     const target = gateTarget(q, judgedByKey.get(q.key), options.labels, verdictWeight);
     if (target === null) continue;
-    samples.push({ key: q.key, ...target, features: Float32Array.from(featuresByKey.get(q.key)!) });
+    samples.push({ key: q.key, ...target, features: Float32Array.from(featuresByKey.get(q.key)!), intent: intentClass(target, q) });
   }
   const labelCounts = { apply: samples.filter((s) => s.label === "apply").length, retain: samples.filter((s) => s.label === "retain").length };
   if (labelCounts.apply === 0 || labelCounts.retain === 0) {
@@ -137,15 +137,22 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
     );
   }
   const gateStart = performance.now();
+  // Intent classes: only those with samples (user personas may have no safety persona); apply = all but discriminative.
+  const intentClasses = ["discriminative", "generative", "safety"].filter((c) => samples.some((s) => s.intent === c));
+  const byIntent = options.gateClasses === "intent";
+  const trainSamples: GateSample[] = byIntent ? samples.map((s) => ({ ...s, label: s.intent })) : samples;
   const gateOptions = {
     features: deps.features.spec,
+    ...(byIntent ? { classes: intentClasses, applyClasses: intentClasses.filter((c) => c !== "discriminative") } : {}),
     architecture: options.gateArchitecture,
     hidden: options.gateHidden ?? (options.gateFolds > 1 ? 64 : 256),
     threshold: options.gateThreshold,
     seed: options.seed,
   };
   const gate: TrainedGate =
-    options.gateFolds > 1 ? trainCrossFittedGate(samples, { ...gateOptions, folds: options.gateFolds }) : trainGateHead(samples, gateOptions);
+    options.gateFolds > 1
+      ? trainCrossFittedGate(trainSamples, { ...gateOptions, folds: options.gateFolds })
+      : trainGateHead(trainSamples, gateOptions);
   const gateMs = Math.round(performance.now() - gateStart);
 
   // 5. pack
@@ -177,7 +184,7 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
     counts: report.totals,
     verdicts: report.verdicts,
     judge: report.judge,
-    gate: { labels: options.labels, verdictWeight, judgeReliability: reliability, ...gate.report },
+    gate: { labels: options.labels, classes: gate.file.classes, verdictWeight, judgeReliability: reliability, ...gate.report },
     personas: personas.map((p) => p.name),
   };
   const manifest: PackManifestInput = {

@@ -12,6 +12,10 @@ describe("shipped pack adapters/expert", () => {
     expect(pack.manifest.mode).toBe("persona-prompt");
     expect(pack.gate.features).toEqual({ kind: "token-embd", pooling: "mean", dim: 576 });
     expect(pack.manifest.provenance).toMatchObject({ generator: "prism bootstrap", seed: 0 });
+    // Session 4: an intent-class head (P(apply) = P(generative) + P(safety)), verdicts weighted by the judge's reliability.
+    expect(pack.gate.data.classes).toEqual(["discriminative", "generative", "safety"]);
+    expect(pack.gate.data.applyClasses).toEqual(["generative", "safety"]);
+    expect(pack.manifest.provenance).toMatchObject({ gate: { verdictWeight: 0, judgeReliability: { kappa: 0 } } });
   });
 
   it("is refused for another model, naming the base-model mismatch", async () => {

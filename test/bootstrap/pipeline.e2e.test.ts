@@ -143,6 +143,10 @@ describe("prism bootstrap on the fixture model", () => {
     expect(report.gate.folds).toBe(5);
     expect(report.gate.samples).toMatchObject({ train: labelled, heldOut: labelled });
     expect(pack.gate.data.layers[0]!.outputs).toBe(5 * 64);
+    // Default classes: the persona intents present (math → discriminative, writing, safety_monitor); apply = the non-discriminative ones.
+    expect(pack.gate.data.classes[0]).toBe("discriminative");
+    expect(pack.gate.data.classes.every((c) => ["discriminative", "generative", "safety"].includes(c))).toBe(true);
+    expect(pack.gate.data.applyClasses).toEqual(pack.gate.data.classes.filter((c) => c !== "discriminative"));
     expect(Object.keys(report.wallMs)).toEqual(expect.arrayContaining(["queries", "judged", "teacher", "features", "gate-training"]));
     expect(await readFile(join(outDir, "report.md"), "utf8")).toContain("| writing | generative | 3 |");
   });
@@ -261,6 +265,22 @@ describe("prism bootstrap on the fixture model", () => {
     expect(report.judge.outcomes).toEqual(first.report.judge.outcomes);
     const pair = await runBootstrap(deps(), { ...input("pack-a"), options: { ...OPTIONS, judgeBias: "pair" } });
     expect(pair.report.totals.distill).toBe(first.report.judge.outcomes.logitPair.distill);
+  });
+
+  it("--gate-classes binary trains the published apply/retain head from the same run; the decision is P(apply) either way", async () => {
+    const intent = await runBootstrap(deps(), input("pack-a"));
+    const binary = await runBootstrap(deps(), { ...input("pack-a"), options: { ...OPTIONS, gateClasses: "binary" } });
+    expect(binary.gate.file.classes).toEqual(["retain", "apply"]);
+    expect(binary.gate.file.applyClasses).toEqual(["apply"]);
+    expect(intent.gate.file.classes).not.toEqual(binary.gate.file.classes);
+    // Same labelled samples under both: the class split only refines "apply".
+    expect(binary.report.gate.labelCounts).toEqual(intent.report.gate.labelCounts);
+    const x = new Float32Array(intent.gate.file.features.dim).fill(0.01);
+    for (const g of [intent.gate, binary.gate]) {
+      const out = g.head.forward(x);
+      const applied = g.file.applyClasses.reduce((a, c) => a + out.probabilities[g.file.classes.indexOf(c)]!, 0);
+      expect(out.applyProbability).toBeCloseTo(applied, 6);
+    }
   });
 
   it("verdict probabilities are exact and leave the sequence clean (multi-token spellings erased)", async () => {

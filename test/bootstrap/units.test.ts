@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { filterQueries, jaccard, tokenSet } from "../../src/bootstrap/dedupe.js";
-import { gateLabel, gateTarget } from "../../src/bootstrap/labels.js";
+import { gateLabel, gateTarget, intentClass } from "../../src/bootstrap/labels.js";
 import { BUILTIN_PERSONAS } from "../../src/bootstrap/personas/builtin.js";
 import { loadPersonaDir, parseDomains } from "../../src/bootstrap/personas/load.js";
 import { wordCount } from "../../src/bootstrap/personas/schema.js";
@@ -179,6 +179,14 @@ describe("gate labels", () => {
     // Other schemes ignore the weight.
     expect(gateTarget(q("persona", "generative"), lost, "verdict", 0)).toEqual({ label: "retain", confidence: 1 });
     expect(gateTarget(q("persona", "discriminative"), won, "intent", 1)).toEqual({ label: "retain", confidence: 1 });
+  });
+  it("intent classes: keep-base is discriminative, apply is the query's intent", () => {
+    expect(intentClass({ label: "retain", confidence: 1 }, q("knowledge", "discriminative"))).toBe("discriminative");
+    expect(intentClass({ label: "retain", confidence: 1 }, q("persona", "generative"))).toBe("discriminative");
+    expect(intentClass({ label: "apply", confidence: 1 }, q("persona", "safety"))).toBe("safety");
+    expect(intentClass({ label: "apply", confidence: 1 }, q("persona", "generative"))).toBe("generative");
+    // A math query the judge promoted is trained as generative work.
+    expect(intentClass({ label: "apply", confidence: 0.9 }, q("persona", "discriminative"))).toBe("generative");
   });
   it("--judged-per-persona judges the first N kept queries of each persona, never contrast queries", () => {
     const kept = ["a/0", "a/1", "a/2", "b/0", "b/3"].map((key) => ({ ...q("persona", "generative"), key, source: key.split("/")[0]! }));

@@ -67,6 +67,7 @@ interface BootstrapCliOptions {
   packPersona?: string;
   gateFolds: number;
   verdictWeight: "reliability" | number;
+  gateClasses: "binary" | "intent";
 }
 
 export function register(program: Command): void {
@@ -103,6 +104,11 @@ export function register(program: Command): void {
       "combined labels: trust in a verdict that contradicts the persona's intent, 0..1 or 'reliability' (the judge's measured order agreement)",
       (v: string) => (v === "reliability" ? v : unitInterval(v)),
       "reliability",
+    )
+    .addOption(
+      new Option("--gate-classes <classes>", "gate head classes: intent (generative / safety / discriminative) or binary (apply / retain)")
+        .choices(["intent", "binary"])
+        .default("intent"),
     )
     .option("--gate-folds <k>", "gate heads trained on k stratified folds, logits averaged (1: one head, 20% held out)", positiveInt, 5)
     .action(async (opts: BootstrapCliOptions) => {
@@ -147,6 +153,7 @@ export function register(program: Command): void {
               packPersona: opts.packPersona ?? null,
               gateFolds: opts.gateFolds,
               verdictWeight: opts.verdictWeight,
+              gateClasses: opts.gateClasses,
             },
           },
         );
