@@ -13,7 +13,7 @@ export type GateLabel = "apply" | "retain";
 /** A training target: the label and how sure it is (the probability the head is trained to give it). */
 export interface GateTarget {
   readonly label: GateLabel;
-  /** 0.5–1. */
+  /** 0.5–1; the rest of the probability goes to the other label. */
   readonly confidence: number;
 }
 
@@ -62,8 +62,17 @@ export function gateLabel(query: KeptQuery, judged: JudgedRecord | undefined, sc
   return gateTarget(query, judged, scheme, 1)?.label ?? null;
 }
 
-/** The class a target trains under `--gate-classes intent`: keep-base is `discriminative`, apply is the query's intent. */
-export function intentClass(target: GateTarget, query: KeptQuery): "generative" | "safety" | "discriminative" {
-  if (target.label === "retain") return "discriminative";
+export type IntentClass = "generative" | "safety" | "discriminative";
+
+/** The class a label trains under `--gate-classes intent`: keep-base is `discriminative`, apply is the query's intent. */
+export function intentClass(label: GateLabel, query: KeptQuery): IntentClass {
+  if (label === "retain") return "discriminative";
   return query.intent === "safety" ? "safety" : "generative";
+}
+
+/** A target in intent classes: the label's class, and the other label's class for the remaining probability. */
+export function intentTarget(target: GateTarget, query: KeptQuery): { label: IntentClass; confidence: number; alternative?: IntentClass } {
+  const label = intentClass(target.label, query);
+  if (target.confidence >= 1) return { label, confidence: 1 };
+  return { label, confidence: target.confidence, alternative: intentClass(target.label === "apply" ? "retain" : "apply", query) };
 }

@@ -9,7 +9,7 @@ import { BootstrapError } from "../errors.js";
 import { trainCrossFittedGate } from "../gate/ensemble.js";
 import { trainGateHead, type GateSample, type TrainedGate } from "../gate/train.js";
 import { judgeReliability, judgeRun } from "./judge.js";
-import { gateTarget, intentClass } from "./labels.js";
+import { gateTarget, intentTarget, type IntentClass } from "./labels.js";
 import type { BootstrapModel, GateFeatureExtractor } from "./model.js";
 import { bootstrapOptionsSchema, type BootstrapOptions, type BootstrapOptionsInput } from "./options.js";
 import type { Persona } from "./personas/schema.js";
@@ -123,11 +123,11 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
   const reliability = judgeReliability(judged.records.map((r) => r.value), judgement.settings);
   const verdictWeight = options.verdictWeight === "reliability" ? reliability.kappa : options.verdictWeight;
   const featuresByKey = new Map(features.records.map((r) => [r.key, r.value.features]));
-  const samples: (GateSample & { key: string; intent: string })[] = [];
+  const samples: (GateSample & { key: string; intent: { label: IntentClass; confidence: number; alternative?: IntentClass } })[] = [];
   for (const q of selection.kept) {
     const target = gateTarget(q, judgedByKey.get(q.key), options.labels, verdictWeight);
     if (target === null) continue;
-    samples.push({ key: q.key, ...target, features: Float32Array.from(featuresByKey.get(q.key)!), intent: intentClass(target, q) });
+    samples.push({ key: q.key, ...target, features: Float32Array.from(featuresByKey.get(q.key)!), intent: intentTarget(target, q) });
   }
   const labelCounts = { apply: samples.filter((s) => s.label === "apply").length, retain: samples.filter((s) => s.label === "retain").length };
   if (labelCounts.apply === 0 || labelCounts.retain === 0) {
@@ -138,9 +138,11 @@ export async function runBootstrap(deps: BootstrapDeps, input: BootstrapRunInput
   }
   const gateStart = performance.now();
   // Intent classes: only those with samples (user personas may have no safety persona); apply = all but discriminative.
-  const intentClasses = ["discriminative", "generative", "safety"].filter((c) => samples.some((s) => s.intent === c));
+  const intentClasses = ["discriminative", "generative", "safety"].filter((c) =>
+    samples.some((s) => s.intent.label === c || s.intent.alternative === c),
+  );
   const byIntent = options.gateClasses === "intent";
-  const trainSamples: GateSample[] = byIntent ? samples.map((s) => ({ ...s, label: s.intent })) : samples;
+  const trainSamples: GateSample[] = byIntent ? samples.map((s) => ({ features: s.features, ...s.intent })) : samples;
   const gateOptions = {
     features: deps.features.spec,
     ...(byIntent ? { classes: intentClasses, applyClasses: intentClasses.filter((c) => c !== "discriminative") } : {}),

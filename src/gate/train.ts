@@ -15,10 +15,12 @@ export interface GateSample {
   readonly label: string;
   /**
    * How sure the label is (0.5–1, default 1): the training target puts this probability on `label` and
-   * the rest evenly on the other classes (a per-sample soft label, e.g. a label from a judge that is
-   * right only part of the time).
+   * the rest on `alternative`, or evenly on the other classes without one (a per-sample soft label, e.g. a
+   * label from a judge that is right only part of the time).
    */
   readonly confidence?: number;
+  /** The class that gets `1 − confidence` (one of `options.classes`, not `label`). */
+  readonly alternative?: string;
 }
 
 export const trainGateOptionsSchema = z.object({
@@ -91,8 +93,9 @@ function geluGrad(x: number): number {
 interface Row {
   readonly x: Float32Array; // normalised
   readonly y: number;
-  /** Target probability of class y; the rest is spread over the other classes. */
+  /** Target probability of class y; the rest goes to class `alternative`, or is spread over the others when it is −1. */
   readonly confidence: number;
+  readonly alternative: number;
 }
 
 export function trainGateHead(samples: readonly GateSample[], options: TrainGateOptions): TrainedGate {
@@ -108,7 +111,11 @@ export function trainGateHead(samples: readonly GateSample[], options: TrainGate
     if (y < 0) throw new RangeError(`sample ${i}: unknown label '${s.label}'`);
     const confidence = s.confidence ?? 1;
     if (!(confidence >= 0.5 && confidence <= 1)) throw new RangeError(`sample ${i}: confidence ${confidence} is not in [0.5, 1]`);
-    return { features: s.features, y, confidence };
+    const alternative = s.alternative === undefined ? -1 : opts.classes.indexOf(s.alternative);
+    if (s.alternative !== undefined && (alternative < 0 || alternative === y)) {
+      throw new RangeError(`sample ${i}: alternative '${s.alternative}' is not another class`);
+    }
+    return { features: s.features, y, confidence, alternative };
   });
   const perClassCount = opts.classes.map((_, c) => labelled.filter((s) => s.y === c).length);
   if (perClassCount.filter((n) => n > 0).length < 2) {
@@ -141,9 +148,11 @@ export function trainGateHead(samples: readonly GateSample[], options: TrainGate
   const std = Float64Array.from(sq, (v) => Math.sqrt(v / train.length));
   const normalise = (f: Float32Array): Float32Array =>
     Float32Array.from(f, (v, i) => (v - mean[i]!) / (std[i]! > 1e-8 ? std[i]! : 1));
-  const trainRows: Row[] = train.map((s) => ({ x: normalise(s.features), y: s.y, confidence: s.confidence }));
-  const heldRows: Row[] = heldOut.map((s) => ({ x: normalise(s.features), y: s.y, confidence: s.confidence }));
-  const target = (r: Row, c: number) => (c === r.y ? r.confidence : (1 - r.confidence) / (C - 1));
+  const row = (s: (typeof labelled)[number]): Row => ({ x: normalise(s.features), y: s.y, confidence: s.confidence, alternative: s.alternative });
+  const trainRows: Row[] = train.map(row);
+  const heldRows: Row[] = heldOut.map(row);
+  const target = (r: Row, c: number) =>
+    c === r.y ? r.confidence : r.alternative < 0 ? (1 - r.confidence) / (C - 1) : c === r.alternative ? 1 - r.confidence : 0;
 
   // PRISM's class weights: N / (C · N_c), counted on the training split.
   const trainCounts = opts.classes.map((_, c) => trainRows.filter((r) => r.y === c).length);

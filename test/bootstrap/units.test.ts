@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { filterQueries, jaccard, tokenSet } from "../../src/bootstrap/dedupe.js";
-import { gateLabel, gateTarget, intentClass } from "../../src/bootstrap/labels.js";
+import { gateLabel, gateTarget, intentClass, intentTarget } from "../../src/bootstrap/labels.js";
 import { BUILTIN_PERSONAS } from "../../src/bootstrap/personas/builtin.js";
 import { loadPersonaDir, parseDomains } from "../../src/bootstrap/personas/load.js";
 import { wordCount } from "../../src/bootstrap/personas/schema.js";
@@ -180,13 +180,19 @@ describe("gate labels", () => {
     expect(gateTarget(q("persona", "generative"), lost, "verdict", 0)).toEqual({ label: "retain", confidence: 1 });
     expect(gateTarget(q("persona", "discriminative"), won, "intent", 1)).toEqual({ label: "retain", confidence: 1 });
   });
-  it("intent classes: keep-base is discriminative, apply is the query's intent", () => {
-    expect(intentClass({ label: "retain", confidence: 1 }, q("knowledge", "discriminative"))).toBe("discriminative");
-    expect(intentClass({ label: "retain", confidence: 1 }, q("persona", "generative"))).toBe("discriminative");
-    expect(intentClass({ label: "apply", confidence: 1 }, q("persona", "safety"))).toBe("safety");
-    expect(intentClass({ label: "apply", confidence: 1 }, q("persona", "generative"))).toBe("generative");
+  it("intent classes: keep-base is discriminative, apply is the query's intent; a soft target's rest goes to the other label's class", () => {
+    expect(intentClass("retain", q("knowledge", "discriminative"))).toBe("discriminative");
+    expect(intentClass("retain", q("persona", "generative"))).toBe("discriminative");
+    expect(intentClass("apply", q("persona", "safety"))).toBe("safety");
     // A math query the judge promoted is trained as generative work.
-    expect(intentClass({ label: "apply", confidence: 0.9 }, q("persona", "discriminative"))).toBe("generative");
+    expect(intentClass("apply", q("persona", "discriminative"))).toBe("generative");
+    expect(intentTarget({ label: "apply", confidence: 1 }, q("persona", "safety"))).toEqual({ label: "safety", confidence: 1 });
+    expect(intentTarget({ label: "apply", confidence: 0.7 }, q("persona", "safety"))).toEqual({ label: "safety", confidence: 0.7, alternative: "discriminative" });
+    expect(intentTarget({ label: "retain", confidence: 0.8 }, q("persona", "generative"))).toEqual({
+      label: "discriminative",
+      confidence: 0.8,
+      alternative: "generative",
+    });
   });
   it("--judged-per-persona judges the first N kept queries of each persona, never contrast queries", () => {
     const kept = ["a/0", "a/1", "a/2", "b/0", "b/3"].map((key) => ({ ...q("persona", "generative"), key, source: key.split("/")[0]! }));

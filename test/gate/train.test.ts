@@ -44,6 +44,25 @@ describe("trainGateHead", () => {
     expect(soft).toBeGreaterThan(0.6);
     expect(soft).toBeLessThan(0.8);
     expect(() => trainGateHead([{ features: x, label: "apply", confidence: 0.4 }, ...data(1)], opts)).toThrow(/confidence/);
+    expect(() => trainGateHead([{ features: x, label: "apply", confidence: 0.7, alternative: "apply" }, ...data(1)], opts)).toThrow(/alternative/);
+  });
+
+  it("a soft label's rest goes to its alternative class, not spread over all others", () => {
+    const classes = ["discriminative", "generative", "safety"];
+    const at = (k: number) => Float32Array.from({ length: 16 }, (_, d) => (d === k ? 2 : 0));
+    // x0 is discriminative with 0.7, generative 0.3 (its alternative); safety never.
+    const data: GateSample[] = Array.from({ length: 60 }, (_, i) =>
+      i % 3 === 0
+        ? { features: at(0), label: "discriminative", confidence: 0.7, alternative: "generative" }
+        : i % 3 === 1
+          ? { features: at(1), label: "generative" }
+          : { features: at(2), label: "safety" },
+    );
+    const opts = { features: spec, architecture: "logistic", seed: 1, maxEpochs: 300, patience: 300, heldOutFraction: 0, weightDecay: 0, learningRate: 0.05 } as const;
+    const p = trainGateHead(data, { ...opts, classes, applyClasses: ["generative", "safety"] }).head.forward(at(0)).probabilities;
+    expect(p[0]).toBeGreaterThan(0.6);
+    expect(p[1]).toBeGreaterThan(0.2);
+    expect(p[2]).toBeLessThan(0.05);
   });
 
   it("is deterministic for a seed and differs across seeds", () => {
