@@ -43,18 +43,23 @@ export function initLora(shape: LlamaShape, rank: number, alpha: number, rng: ()
   return { rank, alpha, layers };
 }
 
-/** Zeroed arrays with the same layout (gradients, optimizer moments). */
-export function zerosLike(p: LoraParams): LoraParams {
+/** The same layout with every parameter array replaced by `map(array)`. */
+function mapLora(p: LoraParams, map: (array: Float32Array) => Float32Array): LoraParams {
   return {
     rank: p.rank,
     alpha: p.alpha,
     layers: p.layers.map((layer) => {
       if (layer === null) return null;
       const out = {} as Record<LoraTarget, LoraPair>;
-      for (const t of loraTargets) out[t] = { a: new Float32Array(layer[t].a.length), b: new Float32Array(layer[t].b.length) };
+      for (const t of loraTargets) out[t] = { a: map(layer[t].a), b: map(layer[t].b) };
       return out;
     }),
   };
+}
+
+/** Zeroed arrays with the same layout (gradients, optimizer moments). */
+export function zerosLike(p: LoraParams): LoraParams {
+  return mapLora(p, (a) => new Float32Array(a.length));
 }
 
 /** Every parameter array in a fixed order (optimizer, checkpoints, gradient norms). */
@@ -73,21 +78,11 @@ export function loraParamCount(p: LoraParams): number {
 
 /** A copy in SharedArrayBuffers (same layout), so worker threads read the parameters or write gradients in place. */
 export function shareLora(p: LoraParams): LoraParams {
-  const copy = (src: Float32Array) => {
+  return mapLora(p, (src) => {
     const out = new Float32Array(new SharedArrayBuffer(src.byteLength));
     out.set(src);
     return out;
-  };
-  return {
-    rank: p.rank,
-    alpha: p.alpha,
-    layers: p.layers.map((layer) => {
-      if (layer === null) return null;
-      const out = {} as Record<LoraTarget, LoraPair>;
-      for (const t of loraTargets) out[t] = { a: copy(layer[t].a), b: copy(layer[t].b) };
-      return out;
-    }),
-  };
+  });
 }
 
 /** True when every parameter array lives in shared memory. */
