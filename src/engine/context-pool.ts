@@ -103,9 +103,9 @@ export class ContextPool {
     let lowest = 0;
     for (let at = 1; at < this.#free.length; at++) if (slotOf(at) < slotOf(lowest)) lowest = at;
     let pick = lowest;
-    let pickCached = prompt.length > 0 ? cachedOf(lowest) : 0;
+    let pickCached = cachedOf(lowest);
     const worthMoving = pickCached + Math.max(1, Math.ceil(prompt.length / 4));
-    for (let at = 0; at < this.#free.length && prompt.length > 0; at++) {
+    for (let at = 0; at < this.#free.length; at++) {
       const cached = cachedOf(at);
       if (cached >= worthMoving && (cached > pickCached || (cached === pickCached && slotOf(at) < slotOf(pick)))) [pick, pickCached] = [at, cached];
     }

@@ -14,7 +14,7 @@ export const engineConfigSchema = z
     threadpoolSize: z.number().int().min(1).max(1024).nullable().default(1),
     /** Longest a generating sequence waits for the others of its context so they decode in one batch (ms); 0 = off. */
     stepAlignMaxWaitMs: z.number().int().min(0).max(10_000).default(100),
-    /** How a decode batch is filled: node-llama-cpp's even share (best throughput here, see docs/engine.md) or generating sequences first, then prompts in arrival order (lower TTFT at high concurrency). */
+    /** How a decode batch is filled: an even share for every queued sequence (best throughput here, see docs/engine.md) or generating sequences first, then prompts in arrival order (lower TTFT at high concurrency). */
     batchOrder: batchOrderSchema.default("parallel"),
   })
   .strict();
