@@ -43,6 +43,9 @@ export async function fileSha256(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
+/** Checking `stopEarly` every few tokens keeps its cost (a pass over the text so far) negligible. */
+const STOP_CHECK_EVERY = 16;
+
 /** A fixed set of sequences lent out one generation at a time. */
 class SequencePool {
   private readonly free: LlamaContextSequence[];
@@ -67,6 +70,13 @@ class SequencePool {
 interface Spelling {
   readonly choice: string;
   readonly tokens: readonly Token[];
+}
+
+/** A reply-start measurement, prepared outside the sequence pool. */
+interface ReplyStartProbe {
+  readonly choices: readonly string[];
+  readonly prompt: readonly Token[];
+  readonly spellings: readonly Spelling[];
 }
 
 /**
@@ -150,7 +160,10 @@ export class LlamaBootstrapModel implements BootstrapModel {
 
   async generate(request: GenerateRequest): Promise<GenerateResult> {
     request.signal?.throwIfAborted();
+    const probe = request.replyStart ? this.replyStartProbe(request.system, request.user, request.replyStart) : null;
     return this.pool.use(async (contextSequence) => {
+      // The probe leaves the prompt in the sequence; the chat session below reuses it instead of evaluating it again.
+      const replyStartProbabilities = probe ? await this.probeReplyStart(contextSequence, probe) : undefined;
       const session = new LlamaChatSession({
         contextSequence,
         autoDisposeSequence: false,
@@ -158,23 +171,35 @@ export class LlamaBootstrapModel implements BootstrapModel {
         // "" keeps node-llama-cpp's own default system prompt out: baseline = no persona.
         systemPrompt: request.system ?? "",
       });
+      const cut = new AbortController();
+      const signal = request.signal ? AbortSignal.any([request.signal, cut.signal]) : cut.signal;
       try {
         const tokens: number[] = [];
+        let text = "";
         const result = await session.promptWithMeta(request.user, {
-          onToken: (chunk) => tokens.push(...chunk),
+          onTextChunk: (chunk) => (text += chunk),
+          onToken: (chunk) => {
+            tokens.push(...chunk);
+            if (cut.signal.aborted || tokens.length % STOP_CHECK_EVERY !== 0) return;
+            if (request.stopEarly?.(text)) cut.abort();
+          },
           maxTokens: request.maxTokens,
           temperature: request.temperature,
           seed: request.seed,
           ...(request.temperature > 0 ? { topP: 0.95 } : {}),
           ...(request.responsePrefix ? { responsePrefix: request.responsePrefix } : {}),
-          signal: request.signal,
+          signal,
+          // An early stop keeps what was generated; an abort from the caller still throws below.
+          stopOnAbortSignal: request.stopEarly !== undefined,
         });
+        request.signal?.throwIfAborted();
         const prefix = request.responsePrefix ?? "";
         return {
           text: result.responseText.startsWith(prefix) ? result.responseText : prefix + result.responseText,
           tokenCount: tokens.length,
           tokens,
-          finishReason: result.stopReason === "maxTokens" ? "length" : "stop",
+          finishReason: cut.signal.aborted ? "cut" : result.stopReason === "maxTokens" ? "length" : "stop",
+          ...(replyStartProbabilities ? { replyStartProbabilities } : {}),
         };
       } finally {
         session.dispose({ disposeSequence: false });
@@ -252,32 +277,43 @@ export class LlamaBootstrapModel implements BootstrapModel {
 
   async replyStartProbabilities(request: ReplyStartRequest): Promise<Record<string, number>> {
     request.signal?.throwIfAborted();
-    const out: Record<string, number> = Object.fromEntries(Object.keys(request.choices).map((c) => [c, 0]));
-    const prompt = this.historyTokens(request.system, request.user, "");
-    const spellings = disjointSpellings(request.choices, (t) => this.model.tokenize(t, false));
+    const probe = this.replyStartProbe(request.system, request.user, request.choices);
+    return this.pool.use((sequence) => this.probeReplyStart(sequence, probe));
+  }
+
+  private replyStartProbe(system: string | null, user: string, choices: ReplyStartRequest["choices"]): ReplyStartProbe {
+    return {
+      choices: Object.keys(choices),
+      prompt: this.historyTokens(system, user, ""),
+      spellings: disjointSpellings(choices, (t) => this.model.tokenize(t, false)),
+    };
+  }
+
+  /** Evaluates the prompt on a clean `sequence` (left in it) and measures each choice's reply-start probability. */
+  private async probeReplyStart(sequence: LlamaContextSequence, probe: ReplyStartProbe): Promise<Record<string, number>> {
+    const { prompt, spellings } = probe;
+    const out: Record<string, number> = Object.fromEntries(probe.choices.map((c) => [c, 0]));
     if (prompt.length === 0 || spellings.length === 0) return out;
-    return this.pool.use(async (sequence) => {
-      const firstTokens = [...new Set(spellings.map((s) => s.tokens[0]!))];
-      const input = [...prompt.slice(0, -1), [prompt.at(-1)!, probeOptions(firstTokens)] as const];
-      const head = await sequence.controlledEvaluate(input as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
-      const first = head[prompt.length - 1]?.next;
-      for (const s of spellings) {
-        let p = probabilityOf(first, s.tokens[0]!);
-        if (s.tokens.length > 1 && p > 0) {
-          // Multi-token spelling ("TI"+"E"): chain the conditional probabilities, then drop those tokens again.
-          const start = sequence.nextTokenIndex;
-          const rest = await sequence.controlledEvaluate(
-            s.tokens.slice(0, -1).map((t, i) => [t, probeOptions([s.tokens[i + 1]!])] as const) as Parameters<
-              LlamaContextSequence["controlledEvaluate"]
-            >[0],
-          );
-          for (let i = 1; i < s.tokens.length; i++) p *= probabilityOf(rest[i - 1]?.next, s.tokens[i]!);
-          await sequence.eraseContextTokenRanges([{ start, end: sequence.nextTokenIndex }]);
-        }
-        out[s.choice] = (out[s.choice] ?? 0) + p;
+    const firstTokens = [...new Set(spellings.map((s) => s.tokens[0]!))];
+    const input = [...prompt.slice(0, -1), [prompt.at(-1)!, probeOptions(firstTokens)] as const];
+    const head = await sequence.controlledEvaluate(input as Parameters<LlamaContextSequence["controlledEvaluate"]>[0]);
+    const first = head[prompt.length - 1]?.next;
+    for (const s of spellings) {
+      let p = probabilityOf(first, s.tokens[0]!);
+      if (s.tokens.length > 1 && p > 0) {
+        // Multi-token spelling ("TI"+"E"): chain the conditional probabilities, then drop those tokens again.
+        const start = sequence.nextTokenIndex;
+        const rest = await sequence.controlledEvaluate(
+          s.tokens.slice(0, -1).map((t, i) => [t, probeOptions([s.tokens[i + 1]!])] as const) as Parameters<
+            LlamaContextSequence["controlledEvaluate"]
+          >[0],
+        );
+        for (let i = 1; i < s.tokens.length; i++) p *= probabilityOf(rest[i - 1]?.next, s.tokens[i]!);
+        await sequence.eraseContextTokenRanges([{ start, end: sequence.nextTokenIndex }]);
       }
-      return out;
-    });
+      out[s.choice] = (out[s.choice] ?? 0) + p;
+    }
+    return out;
   }
 
   async dispose(): Promise<void> {

@@ -16,6 +16,16 @@ export interface GenerateRequest {
   readonly seed: number;
   /** Text the answer is forced to start with (included in `text`). */
   readonly responsePrefix?: string | undefined;
+  /**
+   * Asked as the answer grows (every few tokens, with the text so far); true ends it there with
+   * finishReason `cut`, so a generation already known to be useless stops costing model time.
+   */
+  readonly stopEarly?: ((textSoFar: string) => boolean) | undefined;
+  /**
+   * Also measure, before generating, the probability that the reply starts with each choice (as
+   * `replyStartProbabilities` does): both then share one evaluation of the prompt.
+   */
+  readonly replyStart?: Readonly<Record<string, readonly string[]>> | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -25,8 +35,10 @@ export interface GenerateResult {
   readonly tokenCount: number;
   /** The generated token ids, exactly as sampled (the teacher scores these, not a re-tokenisation). */
   readonly tokens: readonly number[];
-  /** `length` when `maxTokens` cut the answer off (a runaway generation for our purposes). */
-  readonly finishReason: "stop" | "length";
+  /** `length` when `maxTokens` cut the answer off, `cut` when `stopEarly` did. */
+  readonly finishReason: "stop" | "length" | "cut";
+  /** Present when `replyStart` was asked for. */
+  readonly replyStartProbabilities?: Record<string, number>;
 }
 
 export interface TeacherRequest {

@@ -5,7 +5,8 @@ import { intentSchema } from "../adapters/manifest.js";
 export const generationSchema = z.object({
   text: z.string(),
   tokens: z.number().int().nonnegative(),
-  finishReason: z.enum(["stop", "length"]),
+  /** `cut`: stopped early because it had started to repeat itself (a runaway, see `isRunaway`). */
+  finishReason: z.enum(["stop", "length", "cut"]),
   /** Generated token ids (kept for answers: the teacher scores exactly these). */
   tokenIds: z.array(z.number().int().nonnegative()).optional(),
 });

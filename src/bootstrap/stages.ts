@@ -9,7 +9,7 @@ import { featureSpecKey } from "../gate/features.js";
 import type { FeatureSpec } from "../gate/head-format.js";
 import { filterQueries, type DropReason } from "./dedupe.js";
 import { hasVerdictProbabilities, normaliseVerdictMass, outcomeOfWinners, VERDICT_SPELLINGS } from "./judge.js";
-import type { BootstrapModel, GateFeatureExtractor } from "./model.js";
+import type { BootstrapModel, GateFeatureExtractor, GenerateRequest } from "./model.js";
 import type { BootstrapOptions } from "./options.js";
 import { leadingSentences, personaSchema, type Persona } from "./personas/schema.js";
 import {
@@ -47,22 +47,43 @@ async function generation(
   temperature: number,
   maxTokens: number,
   ctx: StageContext,
-  keepTokenIds = false,
-  responsePrefix?: string,
+  { keepTokenIds = false, responsePrefix, stopEarly }: Pick<GenerateRequest, "responsePrefix" | "stopEarly"> & { keepTokenIds?: boolean } = {},
 ): Promise<Generation> {
-  const r = await model.generate({ system, user, temperature, maxTokens, seed: ctx.seed, signal: ctx.signal, responsePrefix });
+  const r = await model.generate({ system, user, temperature, maxTokens, seed: ctx.seed, signal: ctx.signal, responsePrefix, stopEarly });
   const g: Generation = { text: r.text.trim(), tokens: r.tokenCount, finishReason: r.finishReason };
   return keepTokenIds ? { ...g, tokenIds: [...r.tokens] } : g;
 }
 
-/** A generation cut off by the token limit that mostly repeats itself (distinct word-trigram share < 0.5). */
-export function isRunaway(g: Generation): boolean {
-  if (g.finishReason !== "length") return false;
-  const words = g.text.toLowerCase().split(/\s+/).filter(Boolean);
-  if (words.length < 30) return false;
+/** Share of distinct word trigrams among `words`' trigrams: near 1 for prose, near 0 for a loop. */
+function distinctTrigramShare(words: readonly string[]): number {
   const grams = new Set<string>();
   for (let i = 0; i + 2 < words.length; i++) grams.add(`${words[i]} ${words[i + 1]} ${words[i + 2]}`);
-  return grams.size / (words.length - 2) < 0.5;
+  return grams.size / (words.length - 2);
+}
+
+const words = (text: string) => text.toLowerCase().split(/\s+/).filter(Boolean);
+
+/**
+ * A generation stopped for repeating itself, or cut off by the token limit while mostly repeating
+ * itself (distinct word-trigram share < 0.5).
+ */
+export function isRunaway(g: Generation): boolean {
+  if (g.finishReason === "cut") return true;
+  if (g.finishReason !== "length") return false;
+  const w = words(g.text);
+  return w.length >= 30 && distinctTrigramShare(w) < 0.5;
+}
+
+/** Words in the window `isLooping` looks at: a loop of up to ~40 words shows within it. */
+const LOOP_WINDOW_WORDS = 100;
+
+/**
+ * The answer's last 100 words are mostly a loop (distinct trigram share < 0.4; prose and even
+ * templated lists stay above 0.8). Such answers end as runaways, so they are stopped there.
+ */
+export function isLooping(textSoFar: string): boolean {
+  const w = words(textSoFar);
+  return w.length >= LOOP_WINDOW_WORDS && distinctTrigramShare(w.slice(-LOOP_WINDOW_WORDS)) < 0.4;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,7 +171,7 @@ export function runQueryStage(
         ? curatorPrompt(input.persona)
         : KNOWLEDGE_STYLES.find((s) => s.name === input.style)!.prompt(input.subject!);
       const raw = await generation(
-        model, CURATOR_SYSTEM, prompt, options.queryTemperature, options.queryMaxTokens, ctx, false, input.starter ?? undefined,
+        model, CURATOR_SYSTEM, prompt, options.queryTemperature, options.queryMaxTokens, ctx, { responsePrefix: input.starter ?? undefined },
       );
       return {
         source: input.persona?.name ?? "knowledge",
@@ -180,7 +201,7 @@ export function selectQueries(records: StageResult<QueryRecord>["records"], opti
   // Cleaned again from the raw generation, so a run written before a cleaning fix gets the fixed text.
   const recleaned = records.map((r) => ({ key: r.key, value: { ...r.value, text: queryText(r.value.kind, r.value.raw.text) } }));
   const candidates = recleaned.filter((r) => {
-    if (r.value.raw.finishReason === "length" && isRunaway(r.value.raw)) {
+    if (isRunaway(r.value.raw)) {
       drops.push({ key: r.key, source: r.value.source, reason: "runaway", duplicateOf: null });
       return false;
     }
@@ -248,8 +269,8 @@ export function runJudgeStage(
       const [baseline, withPersona] = previous
         ? [previous.baseline, previous.withPersona]
         : await Promise.all([
-            generation(model, null, q.text, options.answerTemperature, options.answerMaxTokens, sub("baseline")),
-            generation(model, persona.long, q.text, options.answerTemperature, options.answerMaxTokens, sub("persona"), true),
+            generation(model, null, q.text, options.answerTemperature, options.answerMaxTokens, sub("baseline"), { stopEarly: isLooping }),
+            generation(model, persona.long, q.text, options.answerTemperature, options.answerMaxTokens, sub("persona"), { keepTokenIds: true, stopEarly: isLooping }),
           ]);
       const base = { persona: q.source, query: q.text, baseline, withPersona };
       if (baseline.text === "" || withPersona.text === "") {
@@ -265,12 +286,20 @@ export function runJudgeStage(
         orders.map(async (order): Promise<VerdictRecord> => {
           const [a, bb] = order === "persona-first" ? [p, b] : [b, p];
           const user = judgePrompt(q.text, a, bb);
-          const [reply, mass] = await Promise.all([
-            generation(model, JUDGE_SYSTEM, user, 0, options.judgeMaxTokens, sub(order)),
-            model.replyStartProbabilities({ system: JUDGE_SYSTEM, user, choices: VERDICT_SPELLINGS, signal: ctx.signal }),
-          ]);
-          const verdict = parseVerdict(reply.text);
-          return { order, reply: reply.text, verdict, winner: winnerOf(verdict, order), probabilities: normaliseVerdictMass(mass) };
+          // One prompt evaluation serves both the greedy reply and the verdict probabilities.
+          const reply = await model.generate({
+            system: JUDGE_SYSTEM,
+            user,
+            temperature: 0,
+            maxTokens: options.judgeMaxTokens,
+            seed: sub(order).seed,
+            replyStart: VERDICT_SPELLINGS,
+            signal: ctx.signal,
+          });
+          const text = reply.text.trim();
+          const verdict = parseVerdict(text);
+          const probabilities = normaliseVerdictMass(reply.replyStartProbabilities ?? {});
+          return { order, reply: text, verdict, winner: winnerOf(verdict, order), probabilities };
         }),
       );
       return { ...base, verdicts, ...decideOutcome(verdicts) } satisfies JudgedRecord;

@@ -301,6 +301,37 @@ describe("prism bootstrap on the fixture model", () => {
     same(twice["x"]!, together["z"]!);
   });
 
+  it("a generation can measure reply-start probabilities on its own prompt evaluation", async () => {
+    const request = { system: "You judge.", user: "Say A, B or TIE." };
+    const choices = { x: ["TIE", "a"], z: ["A"] };
+    const alone = await model.replyStartProbabilities({ ...request, choices });
+    const reply = await model.generate({ ...request, temperature: 0, maxTokens: 4, seed: 1, replyStart: choices });
+    expect(reply.tokenCount).toBeGreaterThan(0);
+    for (const c of Object.keys(choices)) expect(Math.abs(reply.replyStartProbabilities![c]! - alone[c]!) / alone[c]!).toBeLessThan(1e-4);
+    const plain = await model.generate({ ...request, temperature: 0, maxTokens: 4, seed: 1 });
+    expect(plain.replyStartProbabilities).toBeUndefined();
+  });
+
+  it("stopEarly cuts a generation and keeps what it wrote; the caller's abort still throws", async () => {
+    const base = { system: null, user: "Tell me a long story.", temperature: 0.7, maxTokens: 48 };
+    // The fixture model often ends early; take the first seed whose answer is long enough to cut.
+    let seed = 0;
+    let full = await model.generate({ ...base, seed, stopEarly: () => false });
+    while (full.tokenCount < 32 && seed < 50) full = await model.generate({ ...base, seed: ++seed, stopEarly: () => false });
+    expect(full.tokenCount).toBeGreaterThanOrEqual(32);
+    expect(full.finishReason).not.toBe("cut");
+    const seen: string[] = [];
+    const cut = await model.generate({ ...base, seed, stopEarly: (text) => (seen.push(text), true) });
+    expect(cut.finishReason).toBe("cut");
+    expect(seen).toHaveLength(1);
+    expect(cut.tokenCount).toBeGreaterThanOrEqual(16);
+    expect(cut.tokenCount).toBeLessThan(full.tokenCount);
+    expect(cut.tokens).toEqual(full.tokens.slice(0, cut.tokenCount));
+    const controller = new AbortController();
+    const aborted = model.generate({ ...base, seed, signal: controller.signal, stopEarly: () => (controller.abort(), false) });
+    await expect(aborted).rejects.toThrow();
+  });
+
   it("a different seed gives different queries", async () => {
     const other = await runBootstrap(deps(), { ...input("pack-c"), options: { ...OPTIONS, seed: 12 } });
     const a = await readFile(join(root, "pack-a", "run", "queries.jsonl"), "utf8");

@@ -8,7 +8,7 @@ import { BUILTIN_PERSONAS } from "../../src/bootstrap/personas/builtin.js";
 import { loadPersonaDir, parseDomains } from "../../src/bootstrap/personas/load.js";
 import { wordCount } from "../../src/bootstrap/personas/schema.js";
 import { cleanQuery, parseVerdict } from "../../src/bootstrap/prompts.js";
-import { decideOutcome, isRunaway, judgedQueries, queryText, type KeptQuery } from "../../src/bootstrap/stages.js";
+import { decideOutcome, isLooping, isRunaway, judgedQueries, queryText, type KeptQuery } from "../../src/bootstrap/stages.js";
 import { BootstrapError } from "../../src/errors.js";
 
 describe("built-in personas", () => {
@@ -139,6 +139,22 @@ describe("judge output", () => {
     const loop = Array.from({ length: 40 }, () => "the cat sat").join(" ");
     expect(isRunaway({ text: loop, tokens: 120, finishReason: "length" })).toBe(true);
     expect(isRunaway({ text: loop, tokens: 120, finishReason: "stop" })).toBe(false);
+    expect(isRunaway({ text: "Once upon a time", tokens: 4, finishReason: "cut" })).toBe(true);
+  });
+
+  it("spots an answer that has fallen into a loop, not prose or a templated list", () => {
+    // SmolLM2's own answers from a bootstrap run: a story that ends in a loop, and one that does not.
+    const story =
+      "The team's flagship product was a virtual reality platform called EchoCo. They had created an immersive experience, " +
+      "bringing the company's newest employee to life in a virtual world. People had been able to share their experiences " +
+      "and share them with others. The team had set up a virtual reality exhibit, and it was now a success. The CEO was now " +
+      "under the microscope, and she was under scrutiny. The CEO had to address the company's finances and its marketing strategy. ";
+    const loop = Array.from({ length: 20 }, () => "She had to address the CEO's family.").join(" ");
+    expect(isLooping(story)).toBe(false); // under 100 words: too early to tell
+    expect(isLooping(story + story.replace(/The/g, "Then the"))).toBe(false);
+    expect(isLooping(story + loop)).toBe(true);
+    const list = Array.from({ length: 20 }, (_, i) => `${i + 1}. **Step ${i + 1}:** check item ${i * 7} against rule ${i % 5}.`).join("\n");
+    expect(isLooping(list)).toBe(false);
   });
 });
 
