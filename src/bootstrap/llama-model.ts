@@ -17,6 +17,7 @@ import {
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
+import { createContextInSequenceOrder } from "../engine/batch-order.js";
 import type {
   BootstrapModel,
   GenerateRequest,
@@ -46,15 +47,22 @@ export async function fileSha256(path: string): Promise<string> {
 /** Checking `stopEarly` every few tokens keeps its cost (a pass over the text so far) negligible. */
 const STOP_CHECK_EVERY = 16;
 
-/** A fixed set of sequences lent out one generation at a time. */
+/**
+ * A fixed set of sequences lent out one generation at a time, lowest free id first: busy ids stay
+ * consecutive, which keeps each decode step one forward pass (see engine/batch-order.ts).
+ */
 class SequencePool {
   private readonly free: LlamaContextSequence[];
+  /** Sequences in the order they were taken from the context, which is their id order. */
+  private readonly idOf: ReadonlyMap<LlamaContextSequence, number>;
   private readonly waiters: ((s: LlamaContextSequence) => void)[] = [];
   constructor(sequences: LlamaContextSequence[]) {
     this.free = [...sequences];
+    this.idOf = new Map(sequences.map((s, i) => [s, i]));
   }
   async use<T>(fn: (s: LlamaContextSequence) => Promise<T>): Promise<T> {
-    const seq = this.free.pop() ?? (await new Promise<LlamaContextSequence>((r) => this.waiters.push(r)));
+    this.free.sort((a, b) => this.idOf.get(a)! - this.idOf.get(b)!);
+    const seq = this.free.shift() ?? (await new Promise<LlamaContextSequence>((r) => this.waiters.push(r)));
     try {
       return await fn(seq);
     } finally {
@@ -135,7 +143,8 @@ export class LlamaBootstrapModel implements BootstrapModel {
     const llama = await getLlama({ gpu: options.gpu ?? false, maxThreads: threads, build: "never" });
     const model = await llama.loadModel({ modelPath: options.modelPath });
     const perSeq = Math.min(options.contextPerSequence ?? 2048, model.trainContextSize);
-    const context = await model.createContext({
+    // The serving engine's batching: sequences in id order, so a decode step stays one forward pass.
+    const context = await createContextInSequenceOrder(model, {
       sequences: options.parallelism,
       contextSize: perSeq * options.parallelism,
       threads,

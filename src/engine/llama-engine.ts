@@ -34,7 +34,7 @@ import {
 } from "../errors.js";
 import { openGguf } from "../gguf/index.js";
 import { toChatHistory } from "./chat-history.js";
-import { prioritizationFor, queuedSequenceIds } from "./batch-order.js";
+import { createContextInSequenceOrder } from "./batch-order.js";
 import { libuvPoolSize } from "./libuv-pool.js";
 import { ContextPool, commonPrefixLength } from "./context-pool.js";
 import type { StepMember } from "./step-barrier.js";
@@ -159,16 +159,16 @@ export class LlamaEngine implements Engine {
 
   /** The base or an adapter context: one shape for all, batches filled in sequence id order (batch-order.ts). */
   async #createContext(model: LlamaModel, options: EngineLoadOptions, lora?: { filePath: string; scale: number }): Promise<LlamaContext> {
-    let created: LlamaContext | null = null;
-    const context = await model.createContext({
-      contextSize: options.contextSize ?? model.trainContextSize,
-      sequences: options.sequencesPerContext,
-      threads: options.threads,
-      batching: { itemPrioritizationStrategy: prioritizationFor(options.batchOrder ?? "parallel", queuedSequenceIds(() => created)) },
-      ...(lora ? { lora: { adapters: [lora] } } : {}),
-    });
-    created = context;
-    return context;
+    return createContextInSequenceOrder(
+      model,
+      {
+        contextSize: options.contextSize ?? model.trainContextSize,
+        sequences: options.sequencesPerContext,
+        threads: options.threads,
+        ...(lora ? { lora: { adapters: [lora] } } : {}),
+      },
+      options.batchOrder,
+    );
   }
 
   modelInfo(): ModelInfo {
