@@ -22,10 +22,18 @@ import type {
   BootstrapModel,
   GenerateRequest,
   GenerateResult,
-  ReplyStartRequest,
   TeacherRequest,
   TeacherSignal,
 } from "./model.js";
+
+/** `replyStartProbabilities` on its own, without generating (see `GenerateRequest.replyStart`). */
+export interface ReplyStartRequest {
+  readonly system: string | null;
+  readonly user: string;
+  /** Choice name → the texts that spell it (e.g. `TIE: ["TIE", " tie"]`). */
+  readonly choices: NonNullable<GenerateRequest["replyStart"]>;
+  readonly signal?: AbortSignal | undefined;
+}
 
 export interface LlamaBootstrapModelOptions {
   readonly modelPath: string;
@@ -284,6 +292,7 @@ export class LlamaBootstrapModel implements BootstrapModel {
     });
   }
 
+  /** `GenerateRequest.replyStart`'s measurement alone. */
   async replyStartProbabilities(request: ReplyStartRequest): Promise<Record<string, number>> {
     request.signal?.throwIfAborted();
     const probe = this.replyStartProbe(request.system, request.user, request.choices);

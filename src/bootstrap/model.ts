@@ -22,8 +22,10 @@ export interface GenerateRequest {
    */
   readonly stopEarly?: ((textSoFar: string) => boolean) | undefined;
   /**
-   * Also measure, before generating, the probability that the reply starts with each choice (as
-   * `replyStartProbabilities` does): both then share one evaluation of the prompt.
+   * Also measure, on the same evaluation of the prompt, the probability (full-vocabulary softmax,
+   * unnormalised over the choices) that the reply starts with one of each choice's spellings: exact over
+   * multi-token spellings, and disjoint across spellings (a spelling whose tokens extend another listed
+   * spelling's tokens is already counted in the shorter one). Choice name → spellings.
    */
   readonly replyStart?: Readonly<Record<string, readonly string[]>> | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -62,14 +64,6 @@ export interface TeacherSignal {
   readonly topK: number;
 }
 
-export interface ReplyStartRequest {
-  readonly system: string | null;
-  readonly user: string;
-  /** Choice name → the texts that spell it (e.g. `TIE: ["TIE", " tie"]`). */
-  readonly choices: Readonly<Record<string, readonly string[]>>;
-  readonly signal?: AbortSignal | undefined;
-}
-
 export interface BootstrapModel {
   /** Identifies the exact weights (e.g. file sha256 prefix + architecture) for provenance. */
   readonly fingerprint: string;
@@ -77,12 +71,6 @@ export interface BootstrapModel {
   readonly parallelism: number;
   generate(request: GenerateRequest): Promise<GenerateResult>;
   teacherTopK(request: TeacherRequest): Promise<TeacherSignal>;
-  /**
-   * Probability (full-vocabulary softmax, unnormalised over the choices) that the model's reply starts
-   * with one of each choice's spellings: exact over multi-token spellings, and disjoint across spellings
-   * (a spelling whose tokens extend another listed spelling's tokens is already counted in the shorter one).
-   */
-  replyStartProbabilities(request: ReplyStartRequest): Promise<Record<string, number>>;
 }
 
 /** Maps a user prompt to the gate's input vector, exactly as the gateway computes it at serving time. */
