@@ -154,7 +154,8 @@ export class LlamaBootstrapModel implements BootstrapModel {
     // The serving engine's batching: sequences in id order, so a decode step stays one forward pass.
     const context = await createContextInSequenceOrder(model, {
       sequences: options.parallelism,
-      contextSize: perSeq * options.parallelism,
+      // node-llama-cpp's contextSize is per sequence (it allocates contextSize × sequences cells).
+      contextSize: perSeq,
       threads,
     });
     const sequences = Array.from({ length: options.parallelism }, () => context.getSequence());
