@@ -78,6 +78,8 @@ export interface LlamaServerOptions {
   readonly contextSize: number;
   /** Loaded unapplied: requests choose its scale with `lora`. */
   readonly loraPath?: string | null;
+  /** More llama-server arguments, e.g. `["-ub", "64"]`. */
+  readonly extraArgs?: readonly string[];
   readonly stderr: "ignore" | "inherit";
   readonly healthTimeoutMs: number;
   readonly onSpawn?: (child: ChildProcess) => void;
@@ -87,7 +89,7 @@ export interface LlamaServerOptions {
 export async function startLlamaServer(options: LlamaServerOptions): Promise<StartedServer> {
   const port = 18000 + Math.floor(Math.random() * 2000);
   const lora = options.loraPath ? ["--lora", options.loraPath, "--lora-init-without-apply"] : [];
-  const args = ["-m", options.modelPath, ...lora, "-t", String(options.threads), "-np", String(options.slots), "-c", String(options.contextSize * options.slots)];
+  const args = ["-m", options.modelPath, ...lora, "-t", String(options.threads), "-np", String(options.slots), "-c", String(options.contextSize * options.slots), ...(options.extraArgs ?? [])];
   const child = spawn(options.binary, [...args, "--port", String(port), "--host", "127.0.0.1"], { stdio: ["ignore", "ignore", options.stderr] });
   options.onSpawn?.(child);
   const origin = `http://127.0.0.1:${port}`;
