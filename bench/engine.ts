@@ -152,10 +152,28 @@ interface GreedyParity {
 interface ModelResult {
   readonly model: string;
   readonly rows: ReturnType<typeof summarize>;
-  readonly ratios: { concurrency: number; gatewayVsInProcess: number; gatewayVsLlamaServer: number | null; ttftP50GatewayVsLlamaServer: number | null }[];
+  readonly ratios: {
+    concurrency: number;
+    gatewayVsInProcess: number;
+    gatewayVsLlamaServer: number | null;
+    /** Gateway / llama-server tok/s within each round (the two ran back to back): geometric mean and range. */
+    gatewayVsLlamaServerPerRound: { geomean: number; min: number; max: number } | null;
+    ttftP50GatewayVsLlamaServer: number | null;
+  }[];
   readonly responsiveness: { path: string; probes: number; p50Ms: number; p99Ms: number; maxMs: number }[];
   readonly greedyParity: GreedyParity | null;
   readonly samples: Sample[];
+}
+
+/** Ratio of two engines' tok/s within each round at `concurrency`: they ran back to back, so machine noise mostly cancels. */
+function perRoundRatio(samples: readonly Sample[], concurrency: number, a: EngineName, b: EngineName) {
+  const rate = (engine: EngineName, round: number) => {
+    const s = samples.find((x) => x.engine === engine && x.concurrency === concurrency && x.round === round)!;
+    return s.generatedTokens / s.wallMs;
+  };
+  const ratios = Array.from({ length: ROUNDS }, (_, round) => rate(a, round) / rate(b, round));
+  const geomean = Math.exp(ratios.reduce((acc, r) => acc + Math.log(r), 0) / ratios.length);
+  return { geomean, min: Math.min(...ratios), max: Math.max(...ratios) };
 }
 
 function summarize(samples: readonly Sample[], engines: readonly EngineName[]) {
@@ -177,9 +195,12 @@ async function adaptersFor(modelPath: string): Promise<{ loraPath: string; adapt
   return { loraPath, adaptersDir };
 }
 
+/** Enough prompts that one near-tie flip early in one answer does not decide the verdict. */
+const PARITY_PROMPTS = 8;
+
 /** Greedy parity: the same prompts, one at a time, through the gateway, llama-server, and llama-server at `-ub 64`. */
 async function compareGreedy(gateway: StartedServer, llamaServer: StartedServer, modelPath: string, loraPath: string | null): Promise<GreedyParity> {
-  const prompts = Array.from({ length: 4 }, (_, i) => promptFor(70, 1, i));
+  const prompts = Array.from({ length: PARITY_PROMPTS }, (_, i) => promptFor(70, 1, i));
   const textsOf = async (server: StartedServer, kind: "gateway" | "llama-server") => {
     const out: string[] = [];
     for (const prompt of prompts) out.push((await overHttp(server.origin, kind)(prompt, false)).text);
@@ -259,6 +280,7 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
       concurrency,
       gatewayVsInProcess: gw.tokPerSec.median / of("in-process")!.tokPerSec.median,
       gatewayVsLlamaServer: server ? gw.tokPerSec.median / server.tokPerSec.median : null,
+      gatewayVsLlamaServerPerRound: server ? perRoundRatio(samples, concurrency, "gateway", "llama-server") : null,
       ttftP50GatewayVsLlamaServer: server ? gw.ttftMs.p50 / server.ttftMs.p50 : null,
     };
   });
@@ -274,7 +296,10 @@ function printTable(result: ModelResult): void {
   for (const r of result.ratios) {
     console.log(
       `c=${r.concurrency}: gateway/in-process ${r.gatewayVsInProcess.toFixed(2)}×` +
-        (r.gatewayVsLlamaServer !== null ? `, gateway/llama-server ${r.gatewayVsLlamaServer.toFixed(2)}× (TTFT p50 ${r.ttftP50GatewayVsLlamaServer!.toFixed(2)}×)` : ""),
+        (r.gatewayVsLlamaServerPerRound !== null
+          ? `, gateway/llama-server ${r.gatewayVsLlamaServer!.toFixed(2)}× (per round: geomean ${r.gatewayVsLlamaServerPerRound.geomean.toFixed(2)}×, ` +
+            `${r.gatewayVsLlamaServerPerRound.min.toFixed(2)}–${r.gatewayVsLlamaServerPerRound.max.toFixed(2)}×; TTFT p50 ${r.ttftP50GatewayVsLlamaServer!.toFixed(2)}×)`
+          : ""),
     );
   }
   for (const r of result.responsiveness) console.log(`${r.path} under load (${SLOTS} streams): p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, max ${r.maxMs.toFixed(1)} ms (${r.probes} probes)`);
