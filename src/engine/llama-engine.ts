@@ -165,6 +165,7 @@ export class LlamaEngine implements Engine {
         contextSize: options.contextSize ?? model.trainContextSize,
         sequences: options.sequencesPerContext,
         threads: options.threads,
+        flashAttention: options.flashAttention ?? "auto",
         ...(lora ? { lora: { adapters: [lora] } } : {}),
       },
       options.batchOrder,

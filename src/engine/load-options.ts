@@ -17,6 +17,7 @@ export function engineLoadOptions(
     queueTimeoutMs: config.engine.queueTimeoutMs,
     stepAlignMaxWaitMs: config.engine.stepAlignMaxWaitMs,
     batchOrder: config.engine.batchOrder,
+    flashAttention: config.engine.flashAttention,
     ...overrides,
   };
 }

@@ -17,6 +17,8 @@ import type { BatchOrder } from "./batch-order.js";
 
 export type GpuSetting = false | "auto" | "cuda" | "vulkan" | "metal";
 
+export type FlashAttentionSetting = boolean | "auto";
+
 export interface EngineLoadOptions {
   /** Path of the GGUF model file (already resolved by src/models). */
   readonly modelPath: string;
@@ -38,6 +40,8 @@ export interface EngineLoadOptions {
   readonly stepAlignMaxWaitMs?: number;
   /** How each decode batch is filled (see batch-order.ts). Default "parallel". */
   readonly batchOrder?: BatchOrder;
+  /** Flash attention for every context: "auto" lets llama.cpp decide per device (on for CPU). Default "auto". */
+  readonly flashAttention?: FlashAttentionSetting;
 }
 
 export interface ModelInfo {

@@ -4,6 +4,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/errors.js";
 import { loadConfig } from "../../src/config/load.js";
+import { engineLoadOptions } from "../../src/engine/load-options.js";
 
 describe("config", () => {
   it("defaults every section", () => {
@@ -24,6 +25,14 @@ describe("config", () => {
     expect(config.server.port).toBe(9100);
     expect(config.model.contextSize).toBe(1024);
     expect(config.engine.maxQueue).toBe(3);
+  });
+
+  it("takes flash attention as auto, on or off, and maps it into the engine's load options", () => {
+    expect(loadConfig({ env: {} }).engine.flashAttention).toBe("auto");
+    const off = loadConfig({ env: { PRISM_ENGINE_FLASH_ATTENTION: "false" } });
+    expect(off.engine.flashAttention).toBe(false);
+    expect(engineLoadOptions(off, "m.gguf").flashAttention).toBe(false);
+    expect(() => loadConfig({ env: { PRISM_ENGINE_FLASH_ATTENTION: "sometimes" } })).toThrow(ConfigError);
   });
 
   it("lists every problem at once", () => {
