@@ -40,7 +40,7 @@ export interface EngineLoadOptions {
   readonly stepAlignMaxWaitMs?: number;
   /** How each decode batch is filled (see batch-order.ts). Default "parallel". */
   readonly batchOrder?: BatchOrder;
-  /** Flash attention for every context: "auto" lets llama.cpp decide per device (on for CPU). Default "auto". */
+  /** Flash attention for every context: "auto" lets llama.cpp decide (on for CPU with several sequences). Default "auto". */
   readonly flashAttention?: FlashAttentionSetting;
 }
 

@@ -16,7 +16,7 @@ export const engineConfigSchema = z
     stepAlignMaxWaitMs: z.number().int().min(0).max(10_000).default(100),
     /** How a decode batch is filled: an even share for every queued sequence (best throughput here, see docs/engine.md) or generating sequences first, then prompts in arrival order (lower TTFT at high concurrency). */
     batchOrder: batchOrderSchema.default("parallel"),
-    /** Flash attention in every context: "auto" lets llama.cpp decide per device (on for CPU); the kernels differ in the last digits, which decides near-tie greedy tokens (docs/engine.md). */
+    /** Flash attention in every context: "auto" lets llama.cpp decide (on for CPU with several sequences); faster here, and its kernels differ between builds in the last digits, which decides near-tie greedy tokens (docs/engine.md). */
     flashAttention: z.union([z.literal("auto"), z.boolean()]).default("auto"),
   })
   .strict();
