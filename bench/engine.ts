@@ -208,10 +208,14 @@ async function compareGreedy(defaults: { gateway: StartedServer; llamaServer: St
     for (const prompt of prompts) out.push((await overHttp(server.origin, kind)(prompt, false)).text);
     return out;
   };
-  const compare = (gatewayTexts: readonly string[], serverTexts: readonly string[]) => ({
-    equal: prompts.filter((_, i) => gatewayTexts[i] === serverTexts[i]).length,
-    agreedWords: prompts.map((_, i) => ({ agreed: commonPrefixWords(gatewayTexts[i]!, serverTexts[i]!), of: commonPrefixWords(serverTexts[i]!, serverTexts[i]!) })),
-  });
+  const compare = (gatewayTexts: readonly string[], serverTexts: readonly string[]) => {
+    const mismatches = prompts.flatMap((_, i) => (gatewayTexts[i] === serverTexts[i] ? [] : [{ prompt: i, gateway: gatewayTexts[i]!, llamaServer: serverTexts[i]! }]));
+    return {
+      equal: prompts.length - mismatches.length,
+      mismatches,
+      agreedWords: prompts.map((_, i) => ({ agreed: commonPrefixWords(gatewayTexts[i]!, serverTexts[i]!), of: commonPrefixWords(serverTexts[i]!, serverTexts[i]!) })),
+    };
+  };
   const gateway = await startGateway(modelPath, { ...packEnv, PRISM_ENGINE_FLASH_ATTENTION: "false" });
   const llamaServer = await startLlamaServer(LLAMA_SERVER!, modelPath, loraPath, ["-fa", "off"]);
   const [gatewayTexts, serverTexts] = await Promise.all([textsOf(gateway, "gateway"), textsOf(llamaServer, "llama-server")]).finally(() => {
@@ -223,7 +227,6 @@ async function compareGreedy(defaults: { gateway: StartedServer; llamaServer: St
   return {
     prompts: prompts.length,
     ...exact,
-    mismatches: prompts.flatMap((_, i) => (gatewayTexts[i] === serverTexts[i] ? [] : [{ prompt: i, gateway: gatewayTexts[i]!, llamaServer: serverTexts[i]! }])),
     withDefaults: {
       equal: byDefault.equal,
       agreedWords: byDefault.agreedWords.reduce((a, w) => a + w.agreed, 0),

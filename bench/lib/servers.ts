@@ -78,7 +78,7 @@ export interface LlamaServerOptions {
   readonly contextSize: number;
   /** Loaded unapplied: requests choose its scale with `lora`. */
   readonly loraPath?: string | null;
-  /** More llama-server arguments, e.g. `["-ub", "64"]`. */
+  /** More llama-server arguments, e.g. `["-fa", "off"]`. */
   readonly extraArgs?: readonly string[];
   readonly stderr: "ignore" | "inherit";
   readonly healthTimeoutMs: number;
