@@ -19,7 +19,8 @@
  * `--mixed` serves a random LoRA as a real adapter pack and sends every other request through it (gateway:
  * `x-prism-route`, llama-server: per-request `lora`, in-process: a second context). `--ablation` adds the
  * gateway without this issue's levers (Node's 4-thread libuv pool, no step alignment) and the gateway with
- * the other batch order (generating sequences first, then prompts in arrival order).
+ * the other batch order (generating sequences first, then prompts in arrival order), and the gateway decoding ahead
+ * (on for every machine; "auto" keeps it off where the compute threads fill the cores).
  *
  *   npx tsx bench/engine.ts [--model PATH] [--large] [--mixed] [--ablation] [--concurrency 1,4,8] [--rounds 3]
  *                           [--tokens 64] [--llama-server PATH | env PRISM_LLAMA_SERVER] [--json out.json]
@@ -69,7 +70,7 @@ const HEALTH_TIMEOUT_MS = 300_000;
 /** ~0.51B parameters in a llama shape (SmolLM2's vocabulary, untied output head). */
 const LARGE_SHAPE: RandomModelShape = { nEmbd: 1024, nLayer: 36, nHead: 16, nHeadKv: 4, nFf: 2816 };
 
-type EngineName = "gateway" | "gateway-no-levers" | "gateway-generation-first" | "in-process" | "llama-server";
+type EngineName = "gateway" | "gateway-no-levers" | "gateway-generation-first" | "gateway-decode-ahead" | "in-process" | "llama-server";
 /** `routed`: through the model's LoRA (gateway route `writer`, llama-server `lora` scale 1), else the base model. */
 type Generate = (prompt: string, routed: boolean) => Promise<{ tokens: number; ttftMs: number; text: string }>;
 
@@ -243,12 +244,14 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
     ? await startGateway(modelPath, { ...packEnv, PRISM_ENGINE_THREADPOOL_SIZE: "null", PRISM_ENGINE_STEP_ALIGN_MAX_WAIT_MS: "0" })
     : null;
   const generationFirst = values.ablation ? await startGateway(modelPath, { ...packEnv, PRISM_ENGINE_BATCH_ORDER: "generation-first" }) : null;
+  const decodeAhead = values.ablation ? await startGateway(modelPath, { ...packEnv, PRISM_ENGINE_DECODE_AHEAD: "true" }) : null;
   const llamaServer = LLAMA_SERVER ? await startLlamaServer(LLAMA_SERVER, modelPath, adapters?.loraPath ?? null) : null;
   const inProcess = await InProcessEngine.start({ modelPath, contextSize: CONTEXT, sequences: SLOTS, threads: THREADS, loraPath: adapters?.loraPath ?? null });
   const runners: { engine: EngineName; generate: Generate }[] = [
     { engine: "gateway", generate: overHttp(gateway.origin, "gateway") },
     ...(plain ? [{ engine: "gateway-no-levers" as const, generate: overHttp(plain.origin, "gateway") }] : []),
     ...(generationFirst ? [{ engine: "gateway-generation-first" as const, generate: overHttp(generationFirst.origin, "gateway") }] : []),
+    ...(decodeAhead ? [{ engine: "gateway-decode-ahead" as const, generate: overHttp(decodeAhead.origin, "gateway") }] : []),
     { engine: "in-process", generate: (prompt, routed) => inProcess.generate(prompt, TOKENS, routed) },
     ...(llamaServer ? [{ engine: "llama-server" as const, generate: overHttp(llamaServer.origin, "llama-server") }] : []),
   ];
@@ -282,6 +285,7 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
     gateway.child.kill("SIGTERM");
     plain?.child.kill("SIGTERM");
     generationFirst?.child.kill("SIGTERM");
+    decodeAhead?.child.kill("SIGTERM");
     llamaServer?.child.kill("SIGTERM");
     await inProcess.dispose();
   }
@@ -304,9 +308,10 @@ async function benchModel(modelPath: string): Promise<ModelResult> {
 
 function printTable(result: ModelResult): void {
   console.log(`\nengine benchmark: ${result.model} (medians of ${ROUNDS} interleaved rounds; tok/s = generated tokens / wall time incl. prompt)`);
-  console.log("engine        conc  tok/s (min–max)              TTFT p50 / p95 ms   idle");
+  const nameWidth = Math.max(13, ...result.rows.map((r) => r.engine.length));
+  console.log(`${"engine".padEnd(nameWidth)} conc  tok/s (min–max)              TTFT p50 / p95 ms   idle`);
   for (const r of result.rows) {
-    console.log(`${formatThroughputCells(r, 50)}  ${(r.idleShare * 100).toFixed(0)}%`);
+    console.log(`${formatThroughputCells(r, nameWidth + 37, nameWidth)}  ${(r.idleShare * 100).toFixed(0)}%`);
   }
   for (const r of result.ratios) {
     console.log(

@@ -74,9 +74,10 @@ export function throughputOf(rounds: readonly RoundResult[]) {
 export function formatThroughputCells(
   row: { engine: string; concurrency: number } & ReturnType<typeof throughputOf>,
   width: number,
+  nameWidth = 13,
 ): string {
   return (
-    `${row.engine.padEnd(13)} ${String(row.concurrency).padStart(4)}  ${row.tokPerSec.median.toFixed(1).padStart(6)} (${row.tokPerSec.min.toFixed(1)}–${row.tokPerSec.max.toFixed(1)})`.padEnd(width) +
+    `${row.engine.padEnd(nameWidth)} ${String(row.concurrency).padStart(4)}  ${row.tokPerSec.median.toFixed(1).padStart(6)} (${row.tokPerSec.min.toFixed(1)}–${row.tokPerSec.max.toFixed(1)})`.padEnd(width) +
     `${row.ttftMs.p50.toFixed(0).padStart(7)} / ${row.ttftMs.p95.toFixed(0).padEnd(8)}`
   );
 }

@@ -17,7 +17,7 @@ import {
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
-import { createContextInSequenceOrder } from "../engine/batch-order.js";
+import { createBatchedContext } from "../engine/batch-order.js";
 import type {
   BootstrapModel,
   GenerateRequest,
@@ -152,7 +152,7 @@ export class LlamaBootstrapModel implements BootstrapModel {
     const model = await llama.loadModel({ modelPath: options.modelPath });
     const perSeq = Math.min(options.contextPerSequence ?? 2048, model.trainContextSize);
     // The serving engine's batching: sequences in id order, so a decode step stays one forward pass.
-    const context = await createContextInSequenceOrder(model, {
+    const context = await createBatchedContext(model, {
       sequences: options.parallelism,
       // node-llama-cpp's contextSize is per sequence (it allocates contextSize × sequences cells).
       contextSize: perSeq,

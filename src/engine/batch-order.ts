@@ -12,9 +12,16 @@
  * ascending* sequence ids. node-llama-cpp adds tokens in the order the sequences asked, so 8 generating
  * sequences asking as 1,6,2,3,0,5,4,7 cost four full passes over the weights instead of one (measured on
  * SmolLM2 at 2 threads: 70 ms per step instead of ~40; reversed order, eight passes: 82 vs 39 ms).
+ *
+ * When: node-llama-cpp sends queued tokens on the next event-loop turn (setImmediate), so sequences queuing in
+ * the same turn share a batch, and at once only when every sequence of the context has queued. Given which
+ * sequences are busy, a batch goes at once when each busy one has queued: nothing else could join it. That
+ * starts the decode before the JS work of the token just produced (detokenizing, streaming it), which then runs
+ * beside the model instead of between its steps (see decode ahead in llama-engine.ts).
  */
 import type {
   BatchItem,
+  CustomBatchingDispatchSchedule,
   CustomBatchingPrioritizationStrategy,
   LlamaContext,
   LlamaContextOptions,
@@ -84,6 +91,8 @@ interface QueuedDecodesView {
   readonly _queuedDecodes?: readonly { readonly sequenceId: number; readonly tokens: BatchItem["tokens"] }[];
 }
 
+const queuedDecodesOf = (context: LlamaContext | null) => (context as unknown as QueuedDecodesView | null)?._queuedDecodes;
+
 /**
  * Reads the sequence ids of a context's batch items. node-llama-cpp builds the items from its queued decodes in
  * order, sharing their token arrays; the ids are trusted only when every item's tokens are that very array, so
@@ -91,9 +100,21 @@ interface QueuedDecodesView {
  */
 export function queuedSequenceIds(context: () => LlamaContext | null): SequenceIdsOf {
   return (items) => {
-    const queued = (context() as unknown as QueuedDecodesView | null)?._queuedDecodes;
+    const queued = queuedDecodesOf(context());
     if (!queued || queued.length !== items.length) return null;
     return queued.every((q, i) => q.tokens === items[i]!.tokens) ? queued.map((q) => q.sequenceId) : null;
+  };
+}
+
+/**
+ * node-llama-cpp's `batching.dispatchSchedule`: at once when every busy sequence has a queued decode, else on the
+ * next event-loop turn (node-llama-cpp's default). Without a readable queue it always waits for the next turn.
+ */
+export function dispatchWhenBusyQueued(context: () => LlamaContext | null, busySequences: () => number): CustomBatchingDispatchSchedule {
+  return (dispatch) => {
+    const queued = queuedDecodesOf(context());
+    if (queued && queued.length >= busySequences()) dispatch();
+    else setImmediate(dispatch);
   };
 }
 
@@ -102,16 +123,26 @@ export function prioritizationFor(order: BatchOrder, sequenceIdsOf: SequenceIdsO
   return inSequenceOrder(order === "generation-first" ? generationFirst : evenShare, sequenceIdsOf);
 }
 
-/** `model.createContext` with its batches filled by `order`, in sequence id order. */
-export async function createContextInSequenceOrder(
+export interface BatchingChoices {
+  /** Which tokens go in a batch (default "parallel"); always in sequence id order. */
+  readonly order?: BatchOrder;
+  /** How many of the context's sequences are busy now: lets a batch go as soon as each has queued. */
+  readonly busySequences?: () => number;
+}
+
+/** `model.createContext` with its batches filled by `order` in sequence id order, sent as `busySequences` allows. */
+export async function createBatchedContext(
   model: LlamaModel,
   options: Omit<LlamaContextOptions, "batching">,
-  order: BatchOrder = "parallel",
+  { order = "parallel", busySequences }: BatchingChoices = {},
 ): Promise<LlamaContext> {
   let created: LlamaContext | null = null;
   const context = await model.createContext({
     ...options,
-    batching: { itemPrioritizationStrategy: prioritizationFor(order, queuedSequenceIds(() => created)) },
+    batching: {
+      itemPrioritizationStrategy: prioritizationFor(order, queuedSequenceIds(() => created)),
+      ...(busySequences ? { dispatchSchedule: dispatchWhenBusyQueued(() => created, busySequences) } : {}),
+    },
   });
   created = context;
   return context;

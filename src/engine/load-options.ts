@@ -18,6 +18,7 @@ export function engineLoadOptions(
     stepAlignMaxWaitMs: config.engine.stepAlignMaxWaitMs,
     batchOrder: config.engine.batchOrder,
     flashAttention: config.engine.flashAttention,
+    decodeAhead: config.engine.decodeAhead,
     ...overrides,
   };
 }

@@ -19,6 +19,8 @@ export type GpuSetting = false | "auto" | "cuda" | "vulkan" | "metal";
 
 export type FlashAttentionSetting = boolean | "auto";
 
+export type DecodeAheadSetting = boolean | "auto";
+
 export interface EngineLoadOptions {
   /** Path of the GGUF model file (already resolved by src/models). */
   readonly modelPath: string;
@@ -40,6 +42,12 @@ export interface EngineLoadOptions {
   readonly stepAlignMaxWaitMs?: number;
   /** How each decode batch is filled (see batch-order.ts). Default "parallel". */
   readonly batchOrder?: BatchOrder;
+  /**
+   * Ask for a generation's next token as soon as one arrives, so detokenizing and streaming it run beside the
+   * next decode step; "auto" does it where a core is free during the step (GPU offload, threads < cores). A stop
+   * sequence then costs one decoded token that is not used. Default "auto".
+   */
+  readonly decodeAhead?: DecodeAheadSetting;
   /** Flash attention for every context: "auto" lets llama.cpp decide (on for CPU with several sequences). Default "auto". */
   readonly flashAttention?: FlashAttentionSetting;
 }

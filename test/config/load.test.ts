@@ -27,12 +27,16 @@ describe("config", () => {
     expect(config.engine.maxQueue).toBe(3);
   });
 
-  it("takes flash attention as auto, on or off, and maps it into the engine's load options", () => {
+  it("takes flash attention and decode ahead as auto, on or off, and maps them into the engine's load options", () => {
     expect(loadConfig({ env: {} }).engine.flashAttention).toBe("auto");
     const off = loadConfig({ env: { PRISM_ENGINE_FLASH_ATTENTION: "false" } });
     expect(off.engine.flashAttention).toBe(false);
     expect(engineLoadOptions(off, "m.gguf").flashAttention).toBe(false);
     expect(() => loadConfig({ env: { PRISM_ENGINE_FLASH_ATTENTION: "sometimes" } })).toThrow(ConfigError);
+    expect(loadConfig({ env: {} }).engine.decodeAhead).toBe("auto");
+    const ahead = loadConfig({ env: { PRISM_ENGINE_DECODE_AHEAD: "true" } });
+    expect(engineLoadOptions(ahead, "m.gguf").decodeAhead).toBe(true);
+    expect(() => loadConfig({ env: { PRISM_ENGINE_DECODE_AHEAD: "often" } })).toThrow(ConfigError);
   });
 
   it("lists every problem at once", () => {

@@ -6,7 +6,7 @@
  */
 import type { BatchItem, CustomBatchingPrioritizationStrategy, Llama, LlamaContext, LlamaModel, Token } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { evenShare, generationFirst, inSequenceOrder, prioritizationFor, queuedSequenceIds } from "../../src/engine/batch-order.js";
+import { dispatchWhenBusyQueued, evenShare, generationFirst, inSequenceOrder, prioritizationFor, queuedSequenceIds } from "../../src/engine/batch-order.js";
 import { ContextPool } from "../../src/engine/context-pool.js";
 import { getTestLlama, TEST_THREADS } from "../helpers/llama.js";
 import { fixturePaths } from "../helpers/paths.js";
@@ -59,6 +59,21 @@ describe("batch order", () => {
     expect(read(items.slice(0, 1))).toBeNull();
     expect(queuedSequenceIds(() => null)(items)).toBeNull();
   });
+
+  it("dispatches at once when every busy sequence has queued, else on the next event-loop turn", async () => {
+    const context = { _queuedDecodes: [{ sequenceId: 0, tokens: [] }, { sequenceId: 1, tokens: [] }] } as unknown as LlamaContext;
+    const dispatchedNow = (busy: number, of: LlamaContext | null = context): boolean => {
+      let now = false;
+      dispatchWhenBusyQueued(() => of, () => busy)(() => (now = true));
+      return now;
+    };
+    expect(dispatchedNow(2)).toBe(true);
+    expect(dispatchedNow(1)).toBe(true);
+    expect(dispatchedNow(3)).toBe(false);
+    expect(dispatchedNow(1, null)).toBe(false);
+    const later = await new Promise<boolean>((resolve) => dispatchWhenBusyQueued(() => context, () => 3)(() => resolve(true)));
+    expect(later).toBe(true);
+  });
 });
 
 describe("batch order on node-llama-cpp (fixture model)", () => {
@@ -71,6 +86,43 @@ describe("batch order on node-llama-cpp (fixture model)", () => {
   afterAll(async () => {
     await model.dispose();
     await llama.dispose();
+  });
+
+  it("reads node-llama-cpp's queue when it schedules a batch: one busy sequence's steps go at once", async () => {
+    const generateWith = async (busy: number): Promise<boolean[]> => {
+      let context: LlamaContext | null = null;
+      const atOnce: boolean[] = [];
+      const schedule = dispatchWhenBusyQueued(() => context, () => busy);
+      context = await model.createContext({
+        contextSize: 256,
+        sequences: 2,
+        threads: TEST_THREADS,
+        batching: {
+          dispatchSchedule: (dispatch) => {
+            let now = false;
+            schedule(() => {
+              now = true;
+              dispatch();
+            });
+            atOnce.push(now);
+          },
+        },
+      });
+      try {
+        let n = 0;
+        for await (const _ of context.getSequence().evaluate(model.tokenize("one two three"), { temperature: 0 })) if (++n >= 4) break;
+        return atOnce;
+      } finally {
+        await context.dispose();
+      }
+    };
+    const oneBusy = await generateWith(1);
+    expect(oneBusy.length).toBeGreaterThanOrEqual(4);
+    expect(oneBusy.every(Boolean)).toBe(true);
+    // Another sequence counted busy but not queued: every step waits for the next turn, and generation still runs.
+    const twoBusy = await generateWith(2);
+    expect(twoBusy.length).toBeGreaterThanOrEqual(4);
+    expect(twoBusy.some(Boolean)).toBe(false);
   });
 
   it("every batch of sequences that ask out of order goes in ascending sequence id order", async () => {

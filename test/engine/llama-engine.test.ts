@@ -1,7 +1,7 @@
 /** The engine on the real SmolLM2-135M model: generation, limits, grammar, abort, adapters absent, scoring. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContextLengthExceededError, NotFoundError, OverloadedError } from "../../src/errors.js";
-import { LlamaEngine } from "../../src/engine/llama-engine.js";
+import { decodeAheadFor, LlamaEngine } from "../../src/engine/llama-engine.js";
 import type { GenerateRequest, GenerationEvent, SamplingParams } from "../../src/engine/types.js";
 import { defaultModelPath } from "../helpers/paths.js";
 import { TEST_THREADS } from "../helpers/llama.js";
@@ -116,6 +116,42 @@ describe("LlamaEngine on SmolLM2-135M", () => {
     });
     expect(textOf(stopped)).toBe(full.slice(0, full.indexOf(stopAt)));
     expect(stopped.at(-1)).toMatchObject({ type: "done", finishReason: "stop" });
+  });
+
+  it("decoding ahead changes no output, and a stop sequence still frees the sequence", async () => {
+    const load = async (decodeAhead: boolean): Promise<LlamaEngine> => {
+      const loaded = new LlamaEngine();
+      await loaded.load({ modelPath: defaultModelPath(), threads: TEST_THREADS, contextSize: 512, sequencesPerContext: 2, gpu: false, maxQueue: 1, queueTimeoutMs: 30_000, decodeAhead });
+      return loaded;
+    };
+    const [ahead, behind] = [await load(true), await load(false)];
+    try {
+      const prompt = "The three most common colours of cars are";
+      const request = (stop: string[] = []): GenerateRequest => ({ kind: "completion", adapter: null, prompt, sampling: greedy(24, stop) });
+      // Everything but the timing of the "started" event.
+      const output = async (on: LlamaEngine, r: GenerateRequest) => (await collect(on, r)).filter((e) => e.type !== "started");
+      const full = await output(ahead, request());
+      expect(full).toEqual(await output(behind, request()));
+      expect(full.at(-1)).toMatchObject({ type: "done", finishReason: "length", usage: { completionTokens: 24 } });
+      // A stop sequence from the middle of the output: both cut at the same place and report stop.
+      const text = textOf(full);
+      const stopAt = text.slice(Math.floor(text.length / 2)).trim().slice(0, 3);
+      const stopped = await output(ahead, request([stopAt]));
+      expect(textOf(stopped)).toBe(text.slice(0, text.indexOf(stopAt)));
+      expect(stopped).toEqual(await output(behind, request([stopAt])));
+      expect(stopped.at(-1)).toMatchObject({ type: "done", finishReason: "stop" });
+      expect(ahead.stats()).toMatchObject({ activeSequences: 0, queueDepth: 0 });
+    } finally {
+      await Promise.all([ahead.dispose(), behind.dispose()]);
+    }
+  });
+
+  it("decodes ahead by default only where a core is free while the model computes", () => {
+    expect(decodeAheadFor("auto", false, 2, 2)).toBe(false);
+    expect(decodeAheadFor("auto", false, 1, 2)).toBe(true);
+    expect(decodeAheadFor("auto", "cuda", 8, 8)).toBe(true);
+    expect(decodeAheadFor(true, false, 2, 2)).toBe(true);
+    expect(decodeAheadFor(false, "metal", 1, 8)).toBe(false);
   });
 
   it("constrains output to a JSON schema", async () => {
