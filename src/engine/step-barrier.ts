@@ -61,6 +61,11 @@ export class StepBarrier {
         this.#members--;
         if (state.inEngine) this.#inEngine--;
         state.inEngine = false;
+        // A generation that decodes ahead can stop while its next step waits here: let that wait go without
+        // counting it as in the engine, or an expired wait would hold the others until they all arrive.
+        const own = this.#waiting.filter((w) => w.member === state);
+        this.#waiting = this.#waiting.filter((w) => w.member !== state);
+        for (const w of own) w.resolve();
         this.#check();
       },
     };

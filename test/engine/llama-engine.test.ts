@@ -140,6 +140,12 @@ describe("LlamaEngine on SmolLM2-135M", () => {
       expect(textOf(stopped)).toBe(text.slice(0, text.indexOf(stopAt)));
       expect(stopped).toEqual(await output(behind, request([stopAt])));
       expect(stopped.at(-1)).toMatchObject({ type: "done", finishReason: "stop" });
+      // Side by side in one context: the one that stops early leaves the step barrier while its next step waits.
+      const together = await Promise.all([output(ahead, request()), output(ahead, request([stopAt]))]);
+      expect(together.map((events) => [textOf(events), events.at(-1)])).toMatchObject([
+        [textOf(full), { finishReason: "length", usage: { completionTokens: 24 } }],
+        [textOf(stopped), { finishReason: "stop" }],
+      ]);
       expect(ahead.stats()).toMatchObject({ activeSequences: 0, queueDepth: 0 });
     } finally {
       await Promise.all([ahead.dispose(), behind.dispose()]);

@@ -63,4 +63,15 @@ describe("StepBarrier", () => {
     b.leave();
     expect(barrier.members).toBe(0);
   });
+
+  it("a member that leaves while it waits is let go and not counted as decoding", async () => {
+    const barrier = new StepBarrier(20);
+    const [a, b, c] = [barrier.join(), barrier.join(), barrier.join()];
+    const own = a.arrive(); // a asked ahead for its next token, then its generation stopped
+    a.leave();
+    expect(await settledAfter(own, 0)).toBe(true);
+    // b waits for c, which is busy with its consumer: the wait expires, since nothing is decoding (a is not).
+    void c;
+    expect(await settledAfter(b.arrive(), 60)).toBe(true);
+  });
 });
