@@ -80,14 +80,16 @@ export interface LlamaServerOptions {
   readonly loraPath?: string | null;
   /** More llama-server arguments, e.g. `["-fa", "off"]`. */
   readonly extraArgs?: readonly string[];
+  /** Port to listen on (default: a random one in 18000–19999). */
+  readonly port?: number;
   readonly stderr: "ignore" | "inherit";
   readonly healthTimeoutMs: number;
   readonly onSpawn?: (child: ChildProcess) => void;
 }
 
-/** `llama-server` on a random port in 18000–19999, once /health answers 200. */
+/** `llama-server` on `options.port` (else a random port in 18000–19999), once /health answers 200. */
 export async function startLlamaServer(options: LlamaServerOptions): Promise<StartedServer> {
-  const port = 18000 + Math.floor(Math.random() * 2000);
+  const port = options.port ?? 18000 + Math.floor(Math.random() * 2000);
   const lora = options.loraPath ? ["--lora", options.loraPath, "--lora-init-without-apply"] : [];
   const args = ["-m", options.modelPath, ...lora, "-t", String(options.threads), "-np", String(options.slots), "-c", String(options.contextSize * options.slots), ...(options.extraArgs ?? [])];
   const child = spawn(options.binary, [...args, "--port", String(port), "--host", "127.0.0.1"], { stdio: ["ignore", "ignore", options.stderr] });

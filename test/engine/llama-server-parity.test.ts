@@ -6,13 +6,13 @@
  * is off in both: node-llama-cpp's prebuilt CPU build and a native llama-server build sum flash attention in a
  * different order, which flips near-tie tokens (docs/engine.md); with the plain kernel the logits agree exactly.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_THREADS } from "../helpers/llama.js";
 import { freePort } from "../helpers/net.js";
 import { defaultModelPath } from "../helpers/paths.js";
 import { startGateway, type Gateway } from "../server/gateway-harness.js";
+import { startLlamaServer, type StartedServer } from "../../bench/lib/servers.js";
 
 const BINARY = process.env.PRISM_LLAMA_SERVER ?? "";
 const available = BINARY !== "" && existsSync(BINARY);
@@ -41,38 +41,38 @@ async function completion(origin: string, prompt: string): Promise<string> {
 
 describe.skipIf(!available)("greedy parity with llama-server", { timeout: 240_000 }, () => {
   let gateway: Gateway;
-  let server: ChildProcess;
-  let serverOrigin: string;
+  let server: StartedServer;
 
   beforeAll(async () => {
     const model = defaultModelPath();
     gateway = await startGateway(model, { model: { threads: TEST_THREADS, contextSize: CONTEXT, sequences: SLOTS }, engine: { flashAttention: false } });
-    const port = await freePort();
-    serverOrigin = `http://127.0.0.1:${port}`;
-    server = spawn(BINARY, ["-m", model, "-t", String(TEST_THREADS), "-np", String(SLOTS), "-c", String(CONTEXT * SLOTS), "-fa", "off", "--port", String(port), "--host", "127.0.0.1"], { stdio: "ignore" });
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const ok = await fetch(`${serverOrigin}/health`).then((r) => r.ok, () => false);
-      if (ok) break;
-      if (Date.now() > deadline || server.exitCode !== null) throw new Error("llama-server did not become healthy");
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    server = await startLlamaServer({
+      binary: BINARY,
+      modelPath: model,
+      threads: TEST_THREADS,
+      slots: SLOTS,
+      contextSize: CONTEXT,
+      extraArgs: ["-fa", "off"],
+      port: await freePort(),
+      stderr: "ignore",
+      healthTimeoutMs: 120_000,
+    });
   });
   afterAll(async () => {
-    server?.kill("SIGTERM");
+    server?.child.kill("SIGTERM");
     await gateway?.close();
   });
 
   it("one request at a time: the same text", async () => {
     for (const prompt of PROMPTS) {
-      const expected = await completion(serverOrigin, prompt);
+      const expected = await completion(server.origin, prompt);
       expect(expected.length).toBeGreaterThan(0);
       expect(await completion(gateway.origin, prompt)).toBe(expected);
     }
   });
 
   it("concurrent requests (one aligned batch): the same text as llama-server", async () => {
-    const expected = await Promise.all(PROMPTS.map((p) => completion(serverOrigin, p)));
+    const expected = await Promise.all(PROMPTS.map((p) => completion(server.origin, p)));
     const got = await Promise.all(PROMPTS.map((p) => completion(gateway.origin, p)));
     expect(got).toEqual(expected);
   });
