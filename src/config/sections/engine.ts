@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { batchOrderSchema } from "../../engine/batch-order.js";
 
+/** A setting llama.cpp or the engine may decide ("auto") or that is forced on or off. */
+const autoOrBoolean = z.union([z.literal("auto"), z.boolean()]);
+
 /** Scheduling and shutdown. */
 export const engineConfigSchema = z
   .object({
@@ -17,9 +20,9 @@ export const engineConfigSchema = z
     /** How a decode batch is filled: an even share for every queued sequence (best throughput here, see docs/engine.md) or generating sequences first, then prompts in arrival order (lower TTFT at high concurrency). */
     batchOrder: batchOrderSchema.default("parallel"),
     /** Ask for a generation's next token as soon as one is sampled, so streaming it runs beside the next decode step instead of between steps; "auto" does it only where a core is free during the step (GPU offload, threads < cores), since on busy cores it slows the step more than it saves (docs/engine.md). A stop sequence then costs one unused decoded token. */
-    decodeAhead: z.union([z.literal("auto"), z.boolean()]).default("auto"),
+    decodeAhead: autoOrBoolean.default("auto"),
     /** Flash attention in every context: "auto" lets llama.cpp decide (on for CPU with several sequences); faster here, and its kernels differ between builds in the last digits, which decides near-tie greedy tokens (docs/engine.md). */
-    flashAttention: z.union([z.literal("auto"), z.boolean()]).default("auto"),
+    flashAttention: autoOrBoolean.default("auto"),
   })
   .strict();
 export type EngineConfig = z.infer<typeof engineConfigSchema>;
