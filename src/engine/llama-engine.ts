@@ -163,6 +163,7 @@ export class LlamaEngine implements Engine {
         vocabularySize: (meta as { tokenizer?: { ggml?: { tokens?: readonly string[] } } }).tokenizer?.ggml?.tokens?.length ?? 0,
         layerCount: model.fileInsights.totalLayers,
         sizeBytes: statSync(options.modelPath).size,
+        decodeAhead,
       };
       this.#loaded = { llama, model, chatWrapper, info, options, decodeAhead };
       this.#base = base;

@@ -48,11 +48,14 @@ export class StepBarrier {
       arrive: () => {
         if (state.left) return Promise.resolve();
         const arrived = new Promise<void>((resolve) => this.#waiting.push({ member: state, resolve }));
-        this.#timer ??= setTimeout(() => {
-          this.#expired = true;
-          this.#check();
-        }, this.maxWaitMs);
         this.#check();
+        // Armed only while someone waits: a lone generating sequence (one request) never sets a timer per token.
+        if (this.#waiting.length > 0) {
+          this.#timer ??= setTimeout(() => {
+            this.#expired = true;
+            this.#check();
+          }, this.maxWaitMs);
+        }
         return arrived;
       },
       leave: () => {

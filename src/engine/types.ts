@@ -67,6 +67,8 @@ export interface ModelInfo {
   readonly layerCount: number;
   /** File size in bytes; with the architecture and shapes, part of an adapter pack's base fingerprint. */
   readonly sizeBytes: number;
+  /** What `decodeAhead` resolved to on this machine (decodeAheadFor: "auto" depends on GPU offload and cores). */
+  readonly decodeAhead: boolean;
 }
 
 export type ChatRole = "system" | "user" | "assistant" | "tool";

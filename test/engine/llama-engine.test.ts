@@ -1,4 +1,5 @@
 /** The engine on the real SmolLM2-135M model: generation, limits, grammar, abort, adapters absent, scoring. */
+import os from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContextLengthExceededError, NotFoundError, OverloadedError } from "../../src/errors.js";
 import { decodeAheadFor, LlamaEngine } from "../../src/engine/llama-engine.js";
@@ -45,6 +46,8 @@ describe("LlamaEngine on SmolLM2-135M", () => {
     expect(info.trainContextSize).toBe(8192);
     expect(info.contextSize).toBeGreaterThanOrEqual(512);
     expect(info.vocabularySize).toBe(49152);
+    // "auto" on a CPU with fewer compute threads than cores (the suite runs with half of them).
+    expect(info.decodeAhead).toBe(decodeAheadFor("auto", false, TEST_THREADS, os.availableParallelism()));
   });
 
   it("applies the GGUF's ChatML template with the persona prompt first", () => {

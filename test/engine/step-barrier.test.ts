@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { StepBarrier } from "../../src/engine/step-barrier.js";
 
 /** Resolution state of a promise after pending timers/microtasks of `ms` ms. */
@@ -26,6 +26,24 @@ describe("StepBarrier", () => {
     const barrier = new StepBarrier(10_000);
     const only = barrier.join();
     expect(await settledAfter(only.arrive(), 0)).toBe(true);
+  });
+
+  it("arms its wait timer only while a member waits (none per token for a lone generation)", async () => {
+    const setTimer = vi.spyOn(globalThis, "setTimeout");
+    try {
+      const barrier = new StepBarrier(100);
+      const a = barrier.join();
+      await a.arrive();
+      expect(setTimer).not.toHaveBeenCalled();
+      const b = barrier.join();
+      a.returned();
+      const first = a.arrive();
+      expect(setTimer).toHaveBeenCalledTimes(1);
+      await b.arrive();
+      await first;
+    } finally {
+      setTimer.mockRestore();
+    }
   });
 
   it("waits at most maxWaitMs for a member busy with its consumer", async () => {

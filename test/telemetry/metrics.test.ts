@@ -93,6 +93,7 @@ describe("GatewayMetrics", () => {
           vocabularySize: 49152,
           layerCount: 30,
           sizeBytes: 1,
+          decodeAhead: false,
         },
       },
       { type: "adapter_loaded", name: "writing", ms: 50 },

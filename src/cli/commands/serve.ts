@@ -181,7 +181,7 @@ export function register(program: Command): void {
         log: (line) => app.log.info(line),
       });
       const info = await engine.load(engineLoadOptions(config, resolved.path));
-      app.log.info({ model: info.name, contextSize: info.contextSize }, "model loaded; loading adapter packs");
+      app.log.info({ model: info.name, contextSize: info.contextSize, decodeAhead: info.decodeAhead }, "model loaded; loading adapter packs");
 
       const adaptersFolder = existsSync(adaptersDir) && statSync(adaptersDir).isDirectory();
       if (!adaptersFolder) app.log.warn({ adaptersDir }, "adapters folder not found: serving the base model only");
