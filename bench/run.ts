@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import writeFileAtomic from "write-file-atomic";
 
 /** Known sections, in run order; each is `bench/<name>.ts` accepting `--json FILE`. */
-const SECTIONS = ["gateway", "engine", "engine-steps", "routing", "distill"] as const;
+const SECTIONS = ["gateway", "engine", "engine-steps", "engine-layers", "routing", "distill"] as const;
 
 const { values } = parseArgs({
   options: {

@@ -8,8 +8,16 @@ export interface CompletionRequest {
   readonly headers?: Record<string, string>;
 }
 
+export interface StreamedCompletion {
+  readonly tokens: number;
+  readonly ttftMs: number;
+  readonly text: string;
+  /** performance.now() at each content chunk (one per token unless a multi-token character held text back). */
+  readonly chunkTimes: readonly number[];
+}
+
 /** Greedy, streamed; tokens from the usage chunk (else the count of content chunks), TTFT at the first content. */
-export async function streamCompletion(origin: string, request: CompletionRequest): Promise<{ tokens: number; ttftMs: number; text: string }> {
+export async function streamCompletion(origin: string, request: CompletionRequest): Promise<StreamedCompletion> {
   const started = performance.now();
   const res = await fetch(`${origin}/v1/completions`, {
     method: "POST",
@@ -27,7 +35,7 @@ export async function streamCompletion(origin: string, request: CompletionReques
   if (!res.ok || !res.body) throw new Error(`${origin}: HTTP ${res.status} ${await res.text()}`);
   let ttftMs = NaN;
   let text = "";
-  let chunks = 0;
+  const chunkTimes: number[] = [];
   let usageTokens: number | null = null;
   let buffer = "";
   const decoder = new TextDecoder();
@@ -41,12 +49,13 @@ export async function streamCompletion(origin: string, request: CompletionReques
       const chunk = JSON.parse(event.slice(6)) as { choices?: { text?: string }[]; usage?: { completion_tokens: number } | null };
       const piece = chunk.choices?.[0]?.text;
       if (piece) {
-        if (chunks === 0) ttftMs = performance.now() - started;
-        chunks++;
+        const now = performance.now();
+        if (chunkTimes.length === 0) ttftMs = now - started;
+        chunkTimes.push(now);
         text += piece;
       }
       if (chunk.usage) usageTokens = chunk.usage.completion_tokens;
     }
   }
-  return { tokens: usageTokens ?? chunks, ttftMs, text };
+  return { tokens: usageTokens ?? chunkTimes.length, ttftMs, text, chunkTimes };
 }
