@@ -81,7 +81,8 @@ await mkdir(dirname(out), { recursive: true });
 await writeFileAtomic(out, JSON.stringify(report, null, 2));
 
 console.log("\nbenchmark summary");
-console.log("section     status  wall s");
-for (const r of results) console.log(`${r.section.padEnd(11)} ${(r.ok ? "ok" : `FAIL(${r.exitCode})`).padEnd(7)} ${r.wallS.toFixed(1).padStart(6)}`);
+const nameWidth = Math.max("section".length, ...results.map((r) => r.section.length));
+console.log(`${"section".padEnd(nameWidth)} status  wall s`);
+for (const r of results) console.log(`${r.section.padEnd(nameWidth)} ${(r.ok ? "ok" : `FAIL(${r.exitCode})`).padEnd(7)} ${r.wallS.toFixed(1).padStart(6)}`);
 console.log(`report: ${out}`);
 process.exit(results.every((r) => r.ok) ? 0 : 1);
