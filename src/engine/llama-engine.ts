@@ -71,8 +71,6 @@ interface Loaded {
   readonly chatWrapper: ChatWrapper;
   readonly info: ModelInfo;
   readonly options: EngineLoadOptions;
-  /** `options.decodeAhead` resolved for this machine (see decodeAheadFor). */
-  readonly decodeAhead: boolean;
 }
 
 /** A prepared request: tokens to evaluate and how to decode. */
@@ -165,7 +163,7 @@ export class LlamaEngine implements Engine {
         sizeBytes: statSync(options.modelPath).size,
         decodeAhead,
       };
-      this.#loaded = { llama, model, chatWrapper, info, options, decodeAhead };
+      this.#loaded = { llama, model, chatWrapper, info, options };
       this.#base = base;
       this.#state = "ready";
       this.#emit({ type: "model_loaded", ms: performance.now() - started, model: info });
@@ -238,11 +236,11 @@ export class LlamaEngine implements Engine {
   }
 
   async loadAdapter(name: string, loraPath: string, scale: number): Promise<AdapterInfo> {
-    const { model, options, decodeAhead } = this.#require();
+    const { model, options, info: modelInfo } = this.#require();
     const started = performance.now();
     let pool;
     try {
-      pool = await this.#createPool(name, model, options, decodeAhead, { filePath: loraPath, scale });
+      pool = await this.#createPool(name, model, options, modelInfo.decodeAhead, { filePath: loraPath, scale });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.#emit({ type: "adapter_load_failed", name, message });
@@ -487,7 +485,7 @@ export class LlamaEngine implements Engine {
     sequence: LlamaContextSequence,
     signal: AbortSignal,
   ): AsyncGenerator<GenerationEvent> {
-    const { model, decodeAhead } = this.#require();
+    const { model, info: { decodeAhead } } = this.#require();
     const s = request.sampling;
     const topLogprobs = request.topLogprobs ?? null;
     const generated: Token[] = [];
