@@ -33,9 +33,10 @@ import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaModel, type Token
 import { LlamaEngine } from "../src/engine/llama-engine.js";
 import { libuvPoolSize, planThreadpool, REEXEC_MARKER, runWithThreadpoolSize } from "../src/engine/libuv-pool.js";
 import { streamCompletion } from "./lib/completions.js";
+import { completionPromptTokens } from "./lib/in-process.js";
 import { distinctPrompt } from "./lib/load.js";
 import { startGateway, startLlamaServer, type StartedServer } from "./lib/servers.js";
-import { median } from "./lib/stats.js";
+import { geometricMean, median } from "./lib/stats.js";
 
 const { values } = parseArgs({
   options: {
@@ -93,12 +94,6 @@ type AddonSamplerClass = new (model: object) => { applyConfig(config: object): v
 function mainThreadCpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-function promptTokens(model: LlamaModel, prompt: string): Token[] {
-  const tokens = model.tokenize(prompt, false);
-  const bos = model.tokens.bos;
-  return bos !== null && model.tokens.shouldPrependBosToken ? [bos, ...tokens] : tokens;
 }
 
 /** Greedy generation on the addon directly; `oneWake` queues each sampling call behind its decode call. */
@@ -219,11 +214,11 @@ const llamaServer = values["llama-server"] && LAYERS.includes("llama-server")
 const runLayer = (layer: Layer, prompt: string): Promise<Run> | null => {
   switch (layer) {
     case "native":
-      return viaAddon(context, model, promptTokens(model, prompt), false);
+      return viaAddon(context, model, completionPromptTokens(model, prompt), false);
     case "native-one-wake":
-      return viaAddon(context, model, promptTokens(model, prompt), true);
+      return viaAddon(context, model, completionPromptTokens(model, prompt), true);
     case "node-llama-cpp":
-      return viaEvaluate(context, promptTokens(model, prompt));
+      return viaEvaluate(context, completionPromptTokens(model, prompt));
     case "engine":
       return viaEngine(engine, prompt);
     case "gateway":
@@ -269,7 +264,7 @@ try {
 /** Geometric mean over rounds of llama-server's gap / this layer's gap in the same round (above 1: faster). */
 function pairedRatio(layer: Layer): number | null {
   const ratios = gapsByRound.flatMap((g) => (g.has(layer) && g.has("llama-server") ? [g.get("llama-server")! / g.get(layer)!] : []));
-  return ratios.length ? Math.exp(ratios.reduce((a, r) => a + Math.log(r), 0) / ratios.length) : null;
+  return ratios.length ? geometricMean(ratios) : null;
 }
 
 const rows = LAYERS.flatMap((layer) => {

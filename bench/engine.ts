@@ -37,7 +37,7 @@ import { streamCompletion } from "./lib/completions.js";
 import { InProcessEngine } from "./lib/in-process.js";
 import { distinctPrompt, formatThroughputCells, runRound, throughputOf, type RoundResult } from "./lib/load.js";
 import { startGateway as startGatewayServer, startLlamaServer as startLlamaServerProcess, type StartedServer } from "./lib/servers.js";
-import { commonPrefixWords, median, percentile } from "./lib/stats.js";
+import { commonPrefixWords, geometricMean, median, percentile } from "./lib/stats.js";
 
 const { values } = parseArgs({
   options: {
@@ -173,8 +173,7 @@ function perRoundRatio(samples: readonly Sample[], concurrency: number, a: Engin
     return s.generatedTokens / s.wallMs;
   };
   const ratios = Array.from({ length: ROUNDS }, (_, round) => rate(a, round) / rate(b, round));
-  const geomean = Math.exp(ratios.reduce((acc, r) => acc + Math.log(r), 0) / ratios.length);
-  return { geomean, min: Math.min(...ratios), max: Math.max(...ratios) };
+  return { geomean: geometricMean(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
 }
 
 function summarize(samples: readonly Sample[], engines: readonly EngineName[]) {

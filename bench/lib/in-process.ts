@@ -10,6 +10,13 @@ export interface InProcessOptions {
   readonly loraPath?: string | null;
 }
 
+/** `prompt` as node-llama-cpp's evaluate takes it for a raw completion: tokenized, BOS first where the model wants one. */
+export function completionPromptTokens(model: LlamaModel, prompt: string): Token[] {
+  const tokens = model.tokenize(prompt, false);
+  const bos = model.tokens.bos;
+  return bos !== null && model.tokens.shouldPrependBosToken ? [bos, ...tokens] : tokens;
+}
+
 export class InProcessEngine {
   private constructor(
     private readonly model: LlamaModel,
@@ -33,9 +40,7 @@ export class InProcessEngine {
     const started = performance.now();
     const sequence = (routed && this.loraContext ? this.loraContext : this.context).getSequence();
     try {
-      let tokens = this.model.tokenize(prompt, false);
-      const bos = this.model.tokens.bos;
-      if (bos !== null && this.model.tokens.shouldPrependBosToken) tokens = [bos, ...tokens] as Token[];
+      const tokens = completionPromptTokens(this.model, prompt);
       const generated: Token[] = [];
       let ttftMs = NaN;
       for await (const token of sequence.evaluate(tokens, { temperature: 0 })) {

@@ -13,6 +13,11 @@ export function median(xs: readonly number[]): number {
   return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Geometric mean of positive ratios (NaN for none): the average of per-round speed ratios. */
+export function geometricMean(xs: readonly number[]): number {
+  return xs.length === 0 ? NaN : Math.exp(xs.reduce((acc, x) => acc + Math.log(x), 0) / xs.length);
+}
+
 /** Whole words that `a` and `b` share from the start (a word cut by their divergence does not count). */
 export function commonPrefixWords(a: string, b: string): number {
   let k = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { commonPrefixWords } from "../../bench/lib/stats.js";
+import { commonPrefixWords, geometricMean } from "../../bench/lib/stats.js";
 
 describe("commonPrefixWords (engine bench greedy parity)", () => {
   it("counts every word of equal texts", () => {
@@ -20,5 +20,13 @@ describe("commonPrefixWords (engine bench greedy parity)", () => {
   it("is zero when the first word differs", () => {
     expect(commonPrefixWords("Rivers", "Glaciers")).toBe(0);
     expect(commonPrefixWords("", "Glaciers")).toBe(0);
+  });
+});
+
+describe("geometricMean (paired per-round ratios)", () => {
+  it("averages ratios so that x and 1/x cancel", () => {
+    expect(geometricMean([2, 0.5])).toBeCloseTo(1, 12);
+    expect(geometricMean([1.1, 1.1, 1.1])).toBeCloseTo(1.1, 12);
+    expect(geometricMean([])).toBeNaN();
   });
 });
